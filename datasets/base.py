@@ -1,0 +1,171 @@
+"""The dataset contract: deterministic example streams in, batched tf.data pipelines out.
+
+A concrete dataset only says where its examples come from (``_train_examples`` /
+``_eval_examples``, unbatched ``(image, label)`` pairs in a fixed order) and how one image is
+normalised and augmented. This base class derives from that:
+
+* ``train_dataset()``: shuffled, augmented, repeated batches (the validation split can be left out);
+* ``val_dataset()``: a validation split carved from the *training* data (for searches: never the
+  evaluation split), deterministic, one pass;
+* ``eval_dataset()``: the evaluation split, deterministic, one exact pass, no shuffle, no repeat.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class DataError(ValueError):
+    """Bad input data: a missing directory, a corrupt file, an unexpected format."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how it is batched.
+
+    Attributes:
+        dataset: registered dataset name (``digits``, ``cifar10``, ``mnist``, ...).
+        data_dir: directory holding the dataset files; ``None`` for embedded datasets.
+        batch_size: training batch size per replica.
+        batch_size_eval: evaluation batch size.
+        nb_smpls_val: size of the validation split carved from the training data; ``None`` takes
+            the dataset's default.
+        image_size: side of the square network input for datasets of variable-size images
+            (image folders, ILSVRC-12); ``None`` takes the dataset's default.
+        seed: seed of the shuffling and of the validation split.
+        shuffle_buffer: shuffle buffer size, in examples.
+        augment: whether training batches are augmented.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    batch_size: int = 128
+    batch_size_eval: int = 100
+    nb_smpls_val: int | None = None
+    image_size: int | None = None
+    seed: int = 0
+    shuffle_buffer: int = 10_000
+    augment: bool = True
+
+    def __post_init__(self):
+        for name in ("batch_size", "batch_size_eval", "shuffle_buffer"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
+        if self.nb_smpls_val is not None and self.nb_smpls_val < 0:
+            raise ValueError(f"Expected `nb_smpls_val` >= 0. Received: nb_smpls_val={self.nb_smpls_val}")
+        if self.image_size is not None and self.image_size <= 0:
+            raise ValueError(f"Expected `image_size` > 0. Received: image_size={self.image_size}")
+
+
+class Dataset(abc.ABC):
+    """Base class of every dataset; see the module docstring for the contract.
+
+    Subclasses set the class attributes and implement the abstract methods. They validate their
+    files in ``__init__`` (cheaply: existence, sizes, headers), so bad input fails before any long
+    work starts, with a ``DataError`` naming the file and what was expected.
+    """
+
+    name: ClassVar[str]
+    nb_classes: ClassVar[int]
+    default_nb_smpls_val: ClassVar[int] = 5000
+
+    def __init__(self, config: DataConfig):
+        self.config = config
+
+    # ----------------------------------------------------------------- to implement
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape ``(height, width, channels)`` of one preprocessed image."""
+
+    @property
+    @abc.abstractmethod
+    def nb_smpls_train(self) -> int:
+        """Number of training examples (validation split included)."""
+
+    @property
+    @abc.abstractmethod
+    def nb_smpls_eval(self) -> int:
+        """Number of evaluation examples."""
+
+    @abc.abstractmethod
+    def _train_examples(self) -> tf.data.Dataset:
+        """Unbatched ``(image, label)`` training examples in a fixed, deterministic order."""
+
+    @abc.abstractmethod
+    def _eval_examples(self) -> tf.data.Dataset:
+        """Unbatched ``(image, label)`` evaluation examples in a fixed, deterministic order."""
+
+    @abc.abstractmethod
+    def preprocess(self, image: tf.Tensor, label: tf.Tensor, training: bool):
+        """Maps one raw example to ``(float32 image of input_shape, int32 label)``.
+
+        ``training=True`` applies the dataset's augmentation (when ``config.augment``).
+        """
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def nb_smpls_val(self) -> int:
+        """Size of the validation split of the training data."""
+        n = self.config.nb_smpls_val
+        n = self.default_nb_smpls_val if n is None else n
+        if n >= self.nb_smpls_train:
+            raise DataError(
+                f"Expected `nb_smpls_val` < {self.nb_smpls_train} (the training examples of "
+                f"'{self.name}'). Received: nb_smpls_val={n}"
+            )
+        return n
+
+    def train_dataset(self, *, exclude_val: bool = False, repeat: bool = True,
+                      shuffle_seed: int | None = None, batch_size: int | None = None
+                      ) -> tf.data.Dataset:
+        """Shuffled, augmented training batches (repeated forever unless ``repeat=False``).
+
+        Args:
+            exclude_val: leave out the validation split (what a search trains on).
+            repeat: repeat forever.
+            shuffle_seed: seed of the shuffle order; defaults to ``config.seed``. A resumed run
+                passes a different seed so it does not replay the batches it already saw.
+            batch_size: overrides ``config.batch_size`` (e.g. the global batch of several replicas).
+        """
+        ds = self._train_examples()
+        if exclude_val:
+            ds = ds.skip(self.nb_smpls_val)
+        seed = self.config.seed if shuffle_seed is None else shuffle_seed
+        ds = ds.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.map(lambda x, y: self.preprocess(x, y, training=self.config.augment),
+                    num_parallel_calls=AUTOTUNE)
+        return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+    def val_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:
+        """The validation split (the first ``nb_smpls_val`` training examples), one pass."""
+        ds = self._train_examples().take(self.nb_smpls_val)
+        return self._single_pass(ds, batch_size)
+
+    def eval_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:
+        """The evaluation split, one exact pass in a fixed order."""
+        return self._single_pass(self._eval_examples(), batch_size)
+
+    def calibration_images(self, nb_images: int) -> np.ndarray:
+        """``nb_images`` preprocessed training images without augmentation (int8 calibration)."""
+        ds = self._train_examples().take(nb_images)
+        ds = ds.map(lambda x, y: self.preprocess(x, y, training=False)[0], num_parallel_calls=AUTOTUNE)
+        batches = list(ds.batch(256).as_numpy_iterator())
+        if not batches:
+            return np.zeros((0, *self.input_shape), np.float32)
+        return np.concatenate(batches, axis=0)
+
+    def _single_pass(self, ds: tf.data.Dataset, batch_size: int | None) -> tf.data.Dataset:
+        ds = ds.map(lambda x, y: self.preprocess(x, y, training=False), num_parallel_calls=AUTOTUNE,
+                    deterministic=True)
+        return ds.batch(batch_size or self.config.batch_size_eval).prefetch(AUTOTUNE)

@@ -1,0 +1,25 @@
+"""LeNet at scikit-learn's digits: the embedded default job."""
+
+from nets.lenet import build_lenet
+from nets.model_helper import MODEL_HELPERS, ModelHelper, TrainDefaults
+
+
+@MODEL_HELPERS.register("lenet_at_digits")
+class LenetAtDigits(ModelHelper):
+    name = "lenet_at_digits"
+    default_dataset = "digits"
+
+    @property
+    def model_name(self):
+        return "tiny_lenet" if self.config.tiny else "lenet"
+
+    def build_model(self, input_shape, nb_classes):
+        if self.config.tiny:
+            return build_lenet(input_shape, nb_classes, filters=(4, 8), units=16, name="tiny_lenet")
+        return build_lenet(input_shape, nb_classes)
+
+    def train_defaults(self):
+        return TrainDefaults(nb_epochs=40, lrn_rate_init=5e-2, batch_size_norm=128, momentum=0.9,
+                             loss_w_dcy=5e-4, lrn_rate_dcy_bnds=(20, 30, 35),
+                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001), batch_size=64,
+                             batch_size_eval=100)

@@ -1,0 +1,98 @@
+"""The model-helper contract: a Keras 3 functional model paired with a dataset and its schedule.
+
+A helper is what ``nets/<model>_at_<dataset>.py`` registers. It knows which network to build for
+which data, and the training defaults the original PocketFlow attached to that pair (learning
+rate, batch-size normalisation, weight decay, epochs and decay boundaries). Command-line flags
+override those defaults in ``main.py``; learners only see the resolved values.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+import keras
+
+from utils.registry import Registry
+
+MODEL_HELPERS = Registry("net")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+    """Per-model settings (the original's per-model flags).
+
+    Attributes:
+        resnet_size: ResNet depth (CIFAR-10: 6n+2, e.g. 20/32/44/56/110; ILSVRC-12: 18/34/50).
+        mobilenet_version: 1 or 2.
+        mobilenet_depth_mult: MobileNet width (depth) multiplier.
+        tiny: build the tiny variant of the net (few filters, for tests).
+    """
+
+    resnet_size: int | None = None
+    mobilenet_version: int = 1
+    mobilenet_depth_mult: float = 1.0
+    tiny: bool = False
+
+    def __post_init__(self):
+        if self.mobilenet_version not in (1, 2):
+            raise ValueError(
+                f"Expected `mobilenet_version` in (1, 2). Received: {self.mobilenet_version}")
+        if self.mobilenet_depth_mult <= 0:
+            raise ValueError("Expected `mobilenet_depth_mult` > 0. "
+                             f"Received: mobilenet_depth_mult={self.mobilenet_depth_mult}")
+        if self.resnet_size is not None and self.resnet_size <= 0:
+            raise ValueError(f"Expected `resnet_size` > 0. Received: resnet_size={self.resnet_size}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainDefaults:
+    """Training defaults of a (model, dataset) pair, before command-line overrides.
+
+    ``lrn_rate_dcy_bnds`` are epochs (scaled by ``nb_epochs_rat``); ``lrn_rate_dcy_rates`` has one
+    more entry than the boundaries: the multiplier of the initial rate in each interval.
+    """
+
+    nb_epochs: float
+    lrn_rate_init: float
+    batch_size_norm: int
+    momentum: float
+    loss_w_dcy: float
+    lrn_rate_dcy_bnds: tuple[float, ...]
+    lrn_rate_dcy_rates: tuple[float, ...]
+    batch_size: int = 128
+    batch_size_eval: int = 100
+
+
+class ModelHelper(abc.ABC):
+    """Pairs a network with a dataset.
+
+    Attributes:
+        name: registry name, ``<model>_at_<dataset>`` (what ``--net`` takes).
+        default_dataset: the ``--dataset`` used when the user names none.
+    """
+
+    name: ClassVar[str]
+    default_dataset: ClassVar[str]
+
+    def __init__(self, config: NetConfig):
+        self.config = config
+
+    @property
+    @abc.abstractmethod
+    def model_name(self) -> str:
+        """Model name used in file names, e.g. ``resnet_20`` (-> ``resnet_20_at_cifar10.keras``)."""
+
+    @abc.abstractmethod
+    def build_model(self, input_shape: tuple[int, int, int], nb_classes: int) -> keras.Model:
+        """Builds the functional Keras model; its output is logits (no softmax)."""
+
+    @abc.abstractmethod
+    def train_defaults(self) -> TrainDefaults:
+        """Training defaults of this pair (the original helper's per-model flag defaults)."""
+
+
+def create_model_helper(name: str, config: NetConfig) -> ModelHelper:
+    """Instantiates the helper registered as ``name`` (``ValueError`` listing valid ones if unknown)."""
+    return MODEL_HELPERS.get(name)(config)

@@ -1,0 +1,1 @@
+"""Topic modules shared by every package: registry, config, flops, learning rates, distribution, io."""
