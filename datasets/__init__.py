@@ -2,4 +2,4 @@
 
 from datasets.base import DataConfig, DataError, Dataset  # noqa: F401
 from datasets.registry import DATASETS, create_dataset  # noqa: F401
-from datasets import digits  # noqa: F401  (registers)
+from datasets import cifar10, digits, idx, ilsvrc12, image_folder  # noqa: F401  (register)

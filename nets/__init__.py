@@ -2,3 +2,9 @@
 
 from nets.model_helper import MODEL_HELPERS, ModelHelper, NetConfig, TrainDefaults, create_model_helper  # noqa: F401
 from nets import lenet_at_digits  # noqa: F401  (registers)
+from nets import resnet_at_cifar10  # noqa: F401  (registers)
+from nets import resnet_at_ilsvrc12  # noqa: F401  (registers)
+from nets import mobilenet_at_ilsvrc12  # noqa: F401  (registers)
+from nets import convnet_at_fmnist  # noqa: F401  (registers)
+from nets import lenet_at_cifar10  # noqa: F401  (registers)
+from nets import lenet_at_mnist  # noqa: F401  (registers)

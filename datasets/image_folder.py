@@ -1,0 +1,241 @@
+"""Bring-your-own image folders, and CIFAR-10 stored as an image folder.
+
+Layout: ``<data_dir>/<split>/<class>/<image>``, with ``train`` for training and the first of
+``val``, ``validation``, ``test``, ``eval`` present for evaluation; images are JPEG, PNG or BMP
+(``.jpg``, ``.jpeg``, ``.png``, ``.bmp``, any case). Class names are the sorted subdirectories of
+``train`` and label ``i`` is the ``i``-th of them; the evaluation split must have the same
+classes. Hidden entries (``.DS_Store``) are skipped; any other file that is not an image, or a
+file whose first bytes are not a JPEG/PNG/BMP signature, is a ``DataError`` naming the file,
+raised in ``__init__`` (reading a few bytes per file takes about a second for 50,000 files).
+
+Training examples are the training files in a fixed, seeded permutation (the validation split,
+the first ``nb_smpls_val`` of them, so mixes all classes); evaluation examples are in sorted
+order. Files are read and decoded in the pipeline, so the shuffle buffer holds file names only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from datasets.augment import PadCropFlipMixin
+from datasets.base import DataConfig, DataError, Dataset
+from datasets.cifar10 import IMAGE_SIZE as CIFAR_IMAGE_SIZE
+from datasets.cifar10 import NB_CLASSES as CIFAR_NB_CLASSES
+from datasets.cifar10 import CifarPreprocessingMixin
+from datasets.files import (IMAGE_EXTENSIONS, SIGNATURE_BYTES, check_data_dir,
+                            check_image_header, check_image_name, decode_image, is_hidden)
+from datasets.registry import DATASETS
+
+TRAIN_SPLIT = "train"
+EVAL_SPLITS = ("val", "validation", "test", "eval")
+_SPLIT_SEED = 20180601  # fixed: the validation split must not move with --seed
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTree:
+    """The image files of a ``<split>/<class>/<file>`` tree, grouped and sorted.
+
+    Attributes:
+        class_names: sorted class names of the training split; label ``i`` is ``class_names[i]``.
+        splits: split name -> ``(relative path, label, index within its class)`` tuples, sorted by
+            class, then file name; paths are relative to the tree's root, ``/``-separated.
+    """
+
+    class_names: tuple[str, ...]
+    splits: dict[str, list[tuple[str, int, int]]]
+
+    @property
+    def eval_split(self) -> str | None:
+        """The evaluation split's name: the first of ``EVAL_SPLITS`` present, else ``None``."""
+        return next((name for name in EVAL_SPLITS if name in self.splits), None)
+
+
+def build_image_tree(files: Iterable[str], directories: Iterable[str], location: str
+                     ) -> ImageTree:
+    """Groups the image files of a ``<split>/<class>/<file>`` tree by split and class.
+
+    Only top-level directories named ``train`` or one of ``EVAL_SPLITS`` are read; other
+    top-level entries are ignored. Inside a split every entry must be a class directory, and
+    inside a class directory every entry an image file (checked by extension only).
+
+    Args:
+        files: ``/``-separated file paths relative to the root.
+        directories: ``/``-separated directory paths relative to the root (finds empty classes).
+        location: the root, for messages (a directory or an archive).
+
+    Raises:
+        DataError: no ``train`` split, a misplaced or non-image file, an empty class directory,
+            or an evaluation split whose classes differ from the training classes.
+    """
+    split_names = (TRAIN_SPLIT, *EVAL_SPLITS)
+    classes: dict[str, dict[str, list[str]]] = {}
+    for directory in directories:
+        parts = directory.strip("/").split("/")
+        if parts[0] in split_names and len(parts) >= 2 and not any(map(is_hidden, parts)):
+            if len(parts) > 2:
+                raise DataError(f"Expected <split>/<class>/<image> files in '{location}'. "
+                                f"Received: a nested directory '{directory}'")
+            classes.setdefault(parts[0], {}).setdefault(parts[1], [])
+    for path in files:
+        parts = path.split("/")
+        if parts[0] not in split_names or len(parts) < 2 or any(map(is_hidden, parts)):
+            continue
+        where = f"{location.rstrip('/')}/{path}"
+        if len(parts) != 3:
+            raise DataError(f"Expected <split>/<class>/<image> files in '{location}'. "
+                            f"Received: '{where}'")
+        check_image_name(where)
+        classes.setdefault(parts[0], {}).setdefault(parts[1], []).append(parts[2])
+
+    if TRAIN_SPLIT not in classes:
+        raise DataError(f"Expected image files <split>/<class>/<image> with a '{TRAIN_SPLIT}' "
+                        f"split ({', '.join(IMAGE_EXTENSIONS)}) in '{location}'. Received: "
+                        f"no '{TRAIN_SPLIT}' directory of class directories there")
+    for split, split_classes in classes.items():
+        for class_name, names in split_classes.items():
+            if not names:
+                raise DataError(f"Expected at least one image in class directory "
+                                f"'{location}/{split}/{class_name}'. Received: none")
+    class_names = tuple(sorted(classes[TRAIN_SPLIT]))
+    splits = {}
+    for split, split_classes in classes.items():
+        if set(split_classes) != set(class_names):
+            raise DataError(
+                f"Expected the classes of '{location}/{split}' to be those of "
+                f"'{location}/{TRAIN_SPLIT}': {list(class_names)}. Received: "
+                f"{sorted(split_classes)}")
+        splits[split] = [(f"{split}/{class_name}/{name}", label, index)
+                         for label, class_name in enumerate(class_names)
+                         for index, name in enumerate(sorted(split_classes[class_name]))]
+    return ImageTree(class_names, splits)
+
+
+def scan_image_folder(root: str) -> ImageTree:
+    """Lists and checks (extension and leading bytes) the images under ``root``.
+
+    Raises:
+        DataError: see :func:`build_image_tree`, or a file that is not a JPEG/PNG/BMP image.
+    """
+    files, directories = [], []
+    for split in sorted(os.listdir(root)):
+        split_dir = os.path.join(root, split)
+        if not os.path.isdir(split_dir):
+            continue
+        for directory, subdirectories, names in os.walk(split_dir):
+            relative = os.path.relpath(directory, root).replace(os.sep, "/")
+            directories.append(relative)
+            files.extend(f"{relative}/{name}" for name in names)
+            subdirectories[:] = [name for name in subdirectories if not is_hidden(name)]
+    tree = build_image_tree(files, directories, root)
+    for entries in tree.splits.values():
+        for relative_path, _, _ in entries:
+            path = os.path.join(root, relative_path)
+            with open(path, "rb") as file:
+                check_image_header(path, file.read(SIGNATURE_BYTES))
+    return tree
+
+
+class _ImageFolderBase(Dataset):
+    """Examples ``(file path, label)`` of an image folder; decoding to ``image_size`` squares."""
+
+    def __init__(self, config: DataConfig):
+        super().__init__(config)
+        root = check_data_dir(config.data_dir, self.name,
+                              f"image folders {TRAIN_SPLIT}/<class>/<image> and "
+                              f"{'|'.join(EVAL_SPLITS)}/<class>/<image>")
+        self.root = root
+        self.tree = scan_image_folder(root)
+        if self.tree.eval_split is None:
+            raise DataError(f"Expected an evaluation split {' or '.join(EVAL_SPLITS)} next to "
+                            f"'{TRAIN_SPLIT}' in '{root}'. Received: none of them")
+        self.class_names = self.tree.class_names
+        train = self.tree.splits[TRAIN_SPLIT]
+        order = np.random.default_rng(_SPLIT_SEED).permutation(len(train))
+        self._train_files = ([os.path.join(root, train[index][0]) for index in order],
+                             np.array([train[index][1] for index in order], np.int32))
+        evaluation = self.tree.splits[self.tree.eval_split]
+        self._eval_files = ([os.path.join(root, path) for path, _, _ in evaluation],
+                            np.array([label for _, label, _ in evaluation], np.int32))
+
+    @property
+    def image_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def nb_smpls_train(self) -> int:
+        return len(self._train_files[0])
+
+    @property
+    def nb_smpls_eval(self) -> int:
+        return len(self._eval_files[0])
+
+    def _train_examples(self):
+        return tf.data.Dataset.from_tensor_slices(self._train_files)
+
+    def _eval_examples(self):
+        return tf.data.Dataset.from_tensor_slices(self._eval_files)
+
+    def decode(self, path, label):
+        """Reads and decodes one file to a ``uint8 [image_size, image_size, 3]`` image."""
+        return decode_image(tf.io.read_file(path), self.image_size), tf.cast(label, tf.int32)
+
+
+@DATASETS.register("image_folder")
+class ImageFolderDataset(PadCropFlipMixin, _ImageFolderBase):
+    """Any image folder: RGB squares of ``config.image_size`` (default 32) scaled to [-1, 1].
+
+    Training pads by an eighth of the image size (zero in normalised space), crops back at
+    random and flips at random.
+    """
+
+    name = "image_folder"
+    default_image_size = 32
+
+    @property
+    def nb_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def default_nb_smpls_val(self) -> int:
+        """A tenth of the training images, at most 5,000."""
+        return min(5000, self.nb_smpls_train // 10)
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size or self.default_image_size
+
+    @property
+    def augment_padding(self) -> int:
+        return max(1, self.image_size // 8)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, 3)
+
+    def normalize(self, images):
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+@DATASETS.register("cifar10_folder")
+class Cifar10FolderDataset(CifarPreprocessingMixin, _ImageFolderBase):
+    """CIFAR-10 as ``<data_dir>/{train,test}/<class>/<image>``, with CIFAR-10 preprocessing.
+
+    Images that are not 32x32 are resized. Exactly 10 class directories are expected.
+    """
+
+    name = "cifar10_folder"
+    nb_classes = CIFAR_NB_CLASSES
+    default_nb_smpls_val = 5000
+    image_size = CIFAR_IMAGE_SIZE
+
+    def __init__(self, config: DataConfig):
+        super().__init__(config)
+        if len(self.class_names) != CIFAR_NB_CLASSES:
+            raise DataError(f"Expected {CIFAR_NB_CLASSES} class directories in "
+                            f"'{os.path.join(self.root, TRAIN_SPLIT)}'. Received: "
+                            f"{len(self.class_names)}: {list(self.class_names)}")

@@ -1,0 +1,123 @@
+"""The learner contract and the run context every learner receives.
+
+Lifecycle: construct (cheap: no training, no search, no file reading beyond validation) ->
+``train()`` (derive the model, fine-tune or train it, write artifacts, return the final model) or
+``evaluate()`` (load the learner's saved model and evaluate it, nothing else).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+from datasets.base import Dataset
+from learners.config import RunConfig
+from learners.distillation import DistillationLoss
+from learners.trainer import Trainer, evaluate
+from nets.model_helper import ModelHelper
+from utils.io import EventLog, write_json_atomic
+
+
+class MissingModelError(FileNotFoundError):
+    """A model file the run needs is not there."""
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What a learner works with: settings, model helper, data, strategy and logs."""
+
+    config: RunConfig
+    helper: ModelHelper
+    dataset: Dataset
+    strategy: tf.distribute.Strategy
+    event_log: EventLog
+    is_chief: bool = True
+
+    @property
+    def output_dir(self) -> str:
+        return self.config.output_dir
+
+    @property
+    def model_basename(self) -> str:
+        """``<model>_at_<dataset>``, e.g. ``resnet_20_at_cifar10``."""
+        return f"{self.helper.model_name}_at_{self.dataset.name}"
+
+    @property
+    def pretrained_model_path(self) -> str:
+        """Where the pre-trained full-precision model is (what ``full-prec`` writes)."""
+        return os.path.join(self.config.model_dir, f"{self.model_basename}.keras")
+
+    def build_model(self) -> keras.Model:
+        """A freshly initialised model of the helper, built under the strategy's scope."""
+        with self.strategy.scope():
+            return self.helper.build_model(self.dataset.input_shape, self.dataset.nb_classes)
+
+    def load_model(self, path: str, what: str = "model") -> keras.Model:
+        """Loads a ``.keras`` file under the strategy's scope.
+
+        Raises:
+            MissingModelError: naming the path and how to create the file.
+        """
+        if not os.path.isfile(path):
+            raise MissingModelError(
+                f"Expected the {what} at '{path}'. Received: no such file. Train it first with "
+                f"`--learner full-prec --net {self.config.net}` (same --model_dir), or pass "
+                "--model_dir pointing at the directory that holds it.")
+        with self.strategy.scope():
+            model = keras.models.load_model(path, compile=False)
+        expected = (None, *self.dataset.input_shape)
+        if tuple(model.input_shape) != expected:
+            raise ValueError(f"Expected the {what} at '{path}' to take inputs of shape {expected}. "
+                             f"Received: {tuple(model.input_shape)}")
+        return model
+
+    def load_pretrained(self) -> keras.Model:
+        return self.load_model(self.pretrained_model_path, "pre-trained model")
+
+
+class Learner(abc.ABC):
+    """Base of every learner; subclasses register themselves in ``LEARNERS``."""
+
+    def __init__(self, context: RunContext):
+        self.context = context
+        self.config = context.config
+
+    @property
+    def output_model_path(self) -> str:
+        return os.path.join(self.context.output_dir, "model.keras")
+
+    @abc.abstractmethod
+    def train(self) -> keras.Model:
+        """Produces the learner's model and writes its artifacts; returns the model."""
+
+    def evaluate(self) -> dict:
+        """Evaluates the model this learner saved, on the evaluation split."""
+        model = self.context.load_model(self.output_model_path, f"{self.config.learner} model")
+        return evaluate(model, self.context.dataset.eval_dataset(), self.context.dataset.nb_classes)
+
+    # ---------------------------------------------------------------- helpers for subclasses
+    def make_trainer(self, model: keras.Model, description: str, *, train_config=None,
+                     checkpoint_subdir: str = "checkpoints", **kwargs) -> Trainer:
+        """A trainer with this run's logging, checkpoint directory and (if enabled) distillation."""
+        context = self.context
+        extra_losses = list(kwargs.pop("extra_losses", ()))
+        if self.config.distillation.enabled:
+            teacher = context.load_pretrained()
+            extra_losses.append(DistillationLoss(teacher, self.config.distillation))
+        return Trainer(model, context.dataset, train_config or self.config.train,
+                       strategy=context.strategy,
+                       checkpoint_dir=os.path.join(context.output_dir, checkpoint_subdir),
+                       event_log=context.event_log, summary_dir=self.config.log_dir,
+                       extra_losses=extra_losses, description=description,
+                       write_files=context.is_chief, **kwargs)
+
+    def write_metrics(self, metrics: dict) -> str:
+        """Writes ``metrics.json`` in the output directory (chief only); returns its path."""
+        path = os.path.join(self.context.output_dir, "metrics.json")
+        if self.context.is_chief:
+            write_json_atomic(path, metrics)
+        return path

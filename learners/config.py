@@ -1,0 +1,159 @@
+"""Frozen, validated settings of one run. ``main.py`` builds them from flags; nothing else reads flags."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from datasets.base import DataConfig
+from nets.model_helper import NetConfig, TrainDefaults
+
+LRN_RATE_SCHEDULES = ("piecewise", "cosine")
+EXEC_MODES = ("train", "eval")
+
+
+def _check_positive(obj, *names: str, allow_zero: bool = False) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and not allow_zero):
+            relation = ">= 0" if allow_zero else "> 0"
+            raise ValueError(f"Expected `{name}` {relation}. Received: {name}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (the original's base-learner flags, resolved against the helper).
+
+    Attributes:
+        nb_epochs: epochs of the full schedule before ``nb_epochs_rat`` scaling.
+        nb_epochs_rat: scales the number of epochs and the decay boundaries (the universal
+            "shorter/longer training" knob).
+        lrn_rate_init: initial learning rate for a batch of ``batch_size_norm`` images; the
+            actual rate is scaled linearly by the global batch size.
+        batch_size_norm: batch size ``lrn_rate_init`` is stated for.
+        momentum: SGD momentum.
+        loss_w_dcy: L2 weight-decay coefficient (BatchNorm parameters are not decayed).
+        lrn_rate_schedule: ``piecewise`` (the original's rule) or ``cosine``.
+        lrn_rate_dcy_bnds: piecewise decay boundaries, in epochs (before ``nb_epochs_rat``).
+        lrn_rate_dcy_rates: multipliers of the initial rate, one more than the boundaries.
+        warmup_epochs: linear warm-up of the learning rate (cosine schedule only).
+        summ_step: steps between log lines and TensorBoard summaries.
+        save_step: steps between checkpoints (and evaluations).
+        nb_iters_train: total steps; ``None`` derives it from the epochs.
+        seed: seed of weights initialisation and data order.
+    """
+
+    nb_epochs: float = 40
+    nb_epochs_rat: float = 1.0
+    lrn_rate_init: float = 0.1
+    batch_size_norm: int = 128
+    momentum: float = 0.9
+    loss_w_dcy: float = 5e-4
+    lrn_rate_schedule: str = "piecewise"
+    lrn_rate_dcy_bnds: tuple[float, ...] = ()
+    lrn_rate_dcy_rates: tuple[float, ...] = (1.0,)
+    warmup_epochs: float = 0.0
+    summ_step: int = 100
+    save_step: int = 10000
+    nb_iters_train: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_positive(self, "nb_epochs", "nb_epochs_rat", "lrn_rate_init", "batch_size_norm",
+                        "summ_step", "save_step", "nb_iters_train")
+        _check_positive(self, "momentum", "loss_w_dcy", "warmup_epochs", allow_zero=True)
+        if self.lrn_rate_schedule not in LRN_RATE_SCHEDULES:
+            raise ValueError(f"Expected `lrn_rate_schedule` in {LRN_RATE_SCHEDULES}. "
+                             f"Received: lrn_rate_schedule={self.lrn_rate_schedule!r}")
+        if len(self.lrn_rate_dcy_rates) != len(self.lrn_rate_dcy_bnds) + 1:
+            raise ValueError(
+                "Expected one more `lrn_rate_dcy_rates` than `lrn_rate_dcy_bnds`. Received: "
+                f"{len(self.lrn_rate_dcy_rates)} rates for {len(self.lrn_rate_dcy_bnds)} boundaries")
+        if list(self.lrn_rate_dcy_bnds) != sorted(self.lrn_rate_dcy_bnds):
+            raise ValueError("Expected increasing `lrn_rate_dcy_bnds`. "
+                             f"Received: {self.lrn_rate_dcy_bnds}")
+
+    @classmethod
+    def from_defaults(cls, defaults: TrainDefaults, **overrides) -> "TrainConfig":
+        """The helper's defaults with the given (non-``None``) overrides applied."""
+        values = dict(nb_epochs=defaults.nb_epochs, lrn_rate_init=defaults.lrn_rate_init,
+                      batch_size_norm=defaults.batch_size_norm, momentum=defaults.momentum,
+                      loss_w_dcy=defaults.loss_w_dcy, lrn_rate_dcy_bnds=defaults.lrn_rate_dcy_bnds,
+                      lrn_rate_dcy_rates=defaults.lrn_rate_dcy_rates)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationConfig:
+    """Distillation from the pre-trained model (``--enbl_dst``).
+
+    The extra loss is ``loss_w_dst * CE(softmax(teacher / T), softmax(student / T))`` with
+    ``T = tempr_dst``, as in the original (no T^2 rescaling).
+    """
+
+    enabled: bool = False
+    loss_w_dst: float = 4.0
+    tempr_dst: float = 4.0
+
+    def __post_init__(self):
+        _check_positive(self, "loss_w_dst", allow_zero=True)
+        _check_positive(self, "tempr_dst")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What happens after training: TFLite export and latency benchmark."""
+
+    enabled: bool = True
+    nb_calibration: int = 500
+    benchmark: bool = True
+    benchmark_threads: tuple[int, ...] = (1, 2)
+    benchmark_repeats: int = 100
+
+    def __post_init__(self):
+        _check_positive(self, "nb_calibration", "benchmark_repeats")
+        if not self.benchmark_threads or min(self.benchmark_threads) <= 0:
+            raise ValueError("Expected `benchmark_threads` to be positive thread counts. "
+                             f"Received: {self.benchmark_threads}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs.
+
+    Attributes:
+        learner: registered learner name (``full-prec``, ``channel``, ...).
+        exec_mode: ``train`` or ``eval``.
+        net: registered model-helper name (``lenet_at_digits``, ``resnet_at_cifar10``, ...).
+        model_dir: where the pre-trained full-precision model lives
+            (``<model_dir>/<model>_at_<dataset>.keras``).
+        save_dir: the learner's output directory (model, plan, metrics, TFLite files, checkpoints).
+        log_dir: TensorBoard summaries and the JSON-lines event log.
+        enbl_multi_gpu: train data-parallel on every visible GPU.
+        debug: verbose logging.
+    """
+
+    learner: str = "full-prec"
+    exec_mode: str = "train"
+    net: str = "lenet_at_digits"
+    model_dir: str = "./models"
+    save_dir: str | None = None
+    log_dir: str = "./logs"
+    enbl_multi_gpu: bool = False
+    debug: bool = False
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    net_config: NetConfig = dataclasses.field(default_factory=NetConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def __post_init__(self):
+        if self.exec_mode not in EXEC_MODES:
+            raise ValueError(f"Expected `exec_mode` in {EXEC_MODES}. Received: exec_mode={self.exec_mode!r}")
+
+    @property
+    def output_dir(self) -> str:
+        """The learner's output directory (``save_dir``, default ``./models_<learner>``)."""
+        return self.save_dir or f"./models_{self.learner}"

@@ -1,0 +1,52 @@
+"""Full-precision training (``--learner full-prec``): the model every other learner starts from."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import keras
+from absl import logging
+
+from learners.base import Learner
+from learners.registry import LEARNERS
+from learners.trainer import evaluate
+from utils.flops import total_macs, total_params
+from utils.io import save_model_atomic
+
+
+@LEARNERS.register("full-prec")
+class FullPrecisionLearner(Learner):
+    """Trains the helper's network from scratch with its full schedule.
+
+    Writes ``<save_dir>/model.keras`` and ``metrics.json`` and publishes the model as the
+    pre-trained model ``<model_dir>/<model>_at_<dataset>.keras`` -- unless distillation is on, in
+    which case that file is the teacher and is left untouched.
+    """
+
+    def train(self) -> keras.Model:
+        context = self.context
+        model = context.build_model()
+        trainer = self.make_trainer(model, "full-prec",
+                                    eval_data=context.dataset.eval_dataset())
+        result = trainer.train()
+        metrics = evaluate(model, context.dataset.eval_dataset(), context.dataset.nb_classes)
+        logging.info("full-prec: eval accuracy %.4f after %d steps", metrics["accuracy"], result.steps)
+        if context.is_chief:
+            save_model_atomic(model, self.output_model_path)
+            if self.config.distillation.enabled:
+                logging.info("Distillation is on: %s (the teacher) is left as it was.",
+                             context.pretrained_model_path)
+            else:
+                os.makedirs(self.config.model_dir, exist_ok=True)
+                shutil.copyfile(self.output_model_path, context.pretrained_model_path + ".tmp")
+                os.replace(context.pretrained_model_path + ".tmp", context.pretrained_model_path)
+        self.write_metrics({
+            "learner": "full-prec", "model": context.model_basename,
+            "eval": metrics, "params": total_params(model), "macs": total_macs(model),
+            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
+                      "seconds": result.seconds, "images_per_sec": result.images_per_sec,
+                      "global_batch_size": trainer.global_batch_size,
+                      "epochs": result.steps / trainer.steps_per_epoch},
+        })
+        return model

@@ -1,0 +1,103 @@
+"""``run(config)``: one run from a validated config to a trained, exported, measured model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+from absl import logging
+
+from datasets.registry import create_dataset
+from learners.base import RunContext
+from learners.config import RunConfig
+from learners.registry import get_learner_class
+from learners.trainer import evaluate
+from nets.model_helper import create_model_helper
+from utils.distribute import create_strategy, is_chief
+from utils.io import EventLog, write_json_atomic
+
+
+def run(config: RunConfig) -> dict:
+    """Trains (or evaluates) as ``config`` says and returns the run's metrics.
+
+    Everything that can be checked cheaply -- learner and net names, data files, the pre-trained
+    model a learner needs -- is checked before any training starts.
+    """
+    learner_class = get_learner_class(config.learner)
+    helper = create_model_helper(config.net, config.net_config)
+    dataset = create_dataset(config.data)
+    keras.utils.set_random_seed(config.train.seed)
+    strategy = create_strategy(config.enbl_multi_gpu)
+    event_log = EventLog(os.path.join(config.log_dir, "events.jsonl"))
+    context = RunContext(config=config, helper=helper, dataset=dataset, strategy=strategy,
+                         event_log=event_log, is_chief=is_chief(strategy))
+    if config.distillation.enabled and not os.path.isfile(context.pretrained_model_path):
+        context.load_pretrained()  # raises with the path and how to create it
+    learner = learner_class(context)
+    event_log.write("run_start", config=dataclasses.asdict(config))
+    logging.info("Run: learner=%s net=%s (%s) dataset=%s, %d train / %d eval examples, %d replica(s)",
+                 config.learner, config.net, helper.model_name, dataset.name, dataset.nb_smpls_train,
+                 dataset.nb_smpls_eval, strategy.num_replicas_in_sync)
+
+    if config.exec_mode == "eval":
+        metrics = {"eval": learner.evaluate()}
+        logging.info("eval: %s", json.dumps(metrics["eval"]))
+        event_log.write("run_end", **metrics)
+        return metrics
+
+    model = learner.train()
+    metrics_path = os.path.join(context.output_dir, "metrics.json")
+    metrics = _read_json(metrics_path)
+    if "eval" not in metrics:
+        metrics["eval"] = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
+    if config.export.enabled and context.is_chief:
+        metrics.update(export_and_benchmark(model, dataset, context.output_dir, config))
+    if context.is_chief:
+        write_json_atomic(metrics_path, metrics)
+    event_log.write("run_end", metrics_file=metrics_path)
+    print(format_summary(metrics, context, learner.output_model_path))
+    return metrics
+
+
+def export_and_benchmark(model: keras.Model, dataset, output_dir: str, config: RunConfig) -> dict:
+    """Writes both TFLite files, checks them, and measures their latency."""
+    from tools.benchmark.calc_inference_time import benchmark_files
+    from tools.conversion.export_tflite import export_model
+
+    report = export_model(model, dataset, output_dir, nb_calibration=config.export.nb_calibration)
+    result = {"export": report}
+    if config.export.benchmark:
+        files = [report["float"]["path"], report["int8"]["path"]]
+        result["latency"] = benchmark_files(files, threads=config.export.benchmark_threads,
+                                            repeats=config.export.benchmark_repeats)
+    return result
+
+
+def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
+    """The human-readable end-of-run summary."""
+    lines = ["", "=" * 72, f"Summary: {context.config.learner} / {context.model_basename}",
+             f"  eval accuracy (Keras):     {metrics['eval']['accuracy']:.4f} "
+             f"on {metrics['eval']['nb_examples']} images",
+             f"  model:                     {os.path.abspath(model_path)}"]
+    export = metrics.get("export")
+    if export:
+        for kind in ("float", "int8"):
+            entry = export[kind]
+            lines.append(f"  {kind + ' TFLite:':<26} {os.path.abspath(entry['path'])} "
+                         f"({entry['size_bytes'] / 1024:.1f} KiB, accuracy {entry['accuracy']:.4f})")
+        lines.append(f"  float TFLite max |logit diff| vs Keras: {export['float']['max_abs_logit_diff']:.2e}")
+        lines.append(f"  int8 audit: {'passed' if export['int8']['audit']['passed'] else 'FAILED'}")
+    for row in metrics.get("latency", []):
+        lines.append(f"  latency {os.path.basename(row['file']):<18} {row['threads']} thread(s): "
+                     f"median {row['median_ms']:.3f} ms (p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f})")
+    lines.append("=" * 72)
+    return "\n".join(lines)
+
+
+def _read_json(path: str) -> dict:
+    if os.path.isfile(path):
+        with open(path) as handle:
+            return json.load(handle)
+    return {}

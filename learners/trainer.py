@@ -1,0 +1,304 @@
+"""The shared training loop every learner uses.
+
+A compiled (``tf.function``) step under a ``tf.distribute`` strategy: momentum SGD, L2 weight decay
+that skips BatchNorm, the learning-rate schedule of ``utils.lrn_rate``, optional extra losses
+(distillation, auxiliary losses of later learners) and per-step callbacks (mask updates,
+quantizer ranges). Checkpoints go to ``<checkpoint_dir>`` every ``save_step`` steps; a trainer
+started on a directory with a checkpoint resumes from it and runs to the same planned step count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from typing import Callable, Protocol, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm import tqdm
+
+from datasets.base import Dataset
+from learners.config import TrainConfig
+from utils.io import EventLog
+from utils.lrn_rate import build_schedule
+
+ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+"""``(images, student_logits) -> per-example loss``; averaged over the global batch by the trainer."""
+
+
+class StepCallback(Protocol):
+    """Called by the trainer after each optimizer step (eagerly, outside the compiled step)."""
+
+    def on_step_end(self, step: int) -> None: ...
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished (or resumed-and-finished) training run reports."""
+
+    steps: int
+    resumed_from: int
+    seconds: float
+    images_per_sec: float
+    final_loss: float
+    final_accuracy: float
+
+
+def decayed_variables(model: keras.Model) -> list:
+    """Trainable variables that take L2 weight decay: all but BatchNormalization's."""
+    skipped = {id(v) for layer in model._flatten_layers()  # noqa: SLF001 (Keras' own traversal)
+               if isinstance(layer, keras.layers.BatchNormalization) for v in layer.weights}
+    return [v for v in model.trainable_variables if id(v) not in skipped]
+
+
+def top_k_accuracy(labels: tf.Tensor, logits: tf.Tensor, k: int = 1) -> tf.Tensor:
+    """Per-example 0/1 correctness of the top-``k`` prediction."""
+    return tf.cast(tf.math.in_top_k(tf.cast(labels, tf.int32), tf.cast(logits, tf.float32), k),
+                   tf.float32)
+
+
+def evaluate(model: keras.Model, dataset: tf.data.Dataset, nb_classes: int | None = None) -> dict:
+    """One exact pass over ``dataset``: mean loss, top-1 (and top-5 for > 100 classes) accuracy."""
+
+    @tf.function
+    def eval_step(images, labels):
+        logits = model(images, training=False)
+        loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return loss, top_k_accuracy(labels, logits, 1), top_k_accuracy(labels, logits, 5)
+
+    totals = np.zeros(3)
+    count = 0
+    for images, labels in dataset:
+        loss, top1, top5 = eval_step(images, labels)
+        totals += [float(tf.reduce_sum(loss)), float(tf.reduce_sum(top1)), float(tf.reduce_sum(top5))]
+        count += int(tf.shape(labels)[0])
+    if count == 0:
+        raise ValueError("Expected a non-empty evaluation dataset. Received: 0 examples")
+    metrics = {"loss": totals[0] / count, "accuracy": totals[1] / count, "nb_examples": count}
+    if (nb_classes or 0) > 100:
+        metrics["accuracy_top5"] = totals[2] / count
+    return metrics
+
+
+class Trainer:
+    """Trains ``model`` on ``dataset`` under ``strategy``.
+
+    Build the model (and anything holding variables that the step reads) inside
+    ``strategy.scope()``; the trainer creates its optimizer there too.
+
+    Args:
+        model: the Keras model to train, built under ``strategy.scope()``.
+        dataset: the training data.
+        config: schedule and logging settings.
+        strategy: the distribution strategy.
+        checkpoint_dir: where checkpoints are written and resumed from.
+        event_log: JSON-lines log of the run.
+        summary_dir: TensorBoard directory (``None``: no summaries).
+        extra_losses: per-example losses added to cross-entropy (distillation ...).
+        callbacks: objects with ``on_step_end(step)``.
+        exclude_val: train without the validation split (searches).
+        description: label of the progress bar.
+        eval_data: evaluated (and logged) at every checkpoint when given.
+        write_files: whether this worker writes checkpoints and logs (the chief only).
+    """
+
+    def __init__(self, model: keras.Model, dataset: Dataset, config: TrainConfig, *,
+                 strategy: tf.distribute.Strategy, checkpoint_dir: str,
+                 event_log: EventLog | None = None, summary_dir: str | None = None,
+                 extra_losses: Sequence[ExtraLoss] = (), callbacks: Sequence[StepCallback] = (),
+                 exclude_val: bool = False, description: str = "train",
+                 eval_data: tf.data.Dataset | None = None, write_files: bool = True):
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        self.strategy = strategy
+        self.checkpoint_dir = checkpoint_dir
+        self.event_log = event_log
+        self.summary_dir = summary_dir
+        self.extra_losses = list(extra_losses)
+        self.callbacks = list(callbacks)
+        self.exclude_val = exclude_val
+        self.description = description
+        self.eval_data = eval_data
+        self.write_files = write_files
+
+        self.nb_replicas = strategy.num_replicas_in_sync
+        self.global_batch_size = dataset.config.batch_size * self.nb_replicas
+        nb_train = dataset.nb_smpls_train - (dataset.nb_smpls_val if exclude_val else 0)
+        self.steps_per_epoch = nb_train / self.global_batch_size
+        if config.nb_iters_train is not None:
+            self.total_steps = config.nb_iters_train
+        else:
+            self.total_steps = max(1, int(math.ceil(
+                config.nb_epochs * config.nb_epochs_rat * self.steps_per_epoch)))
+        self.schedule = build_schedule(config, self.global_batch_size, self.steps_per_epoch,
+                                       self.total_steps)
+        with strategy.scope():
+            self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule,
+                                                  momentum=config.momentum)
+            self.optimizer.build(model.trainable_variables)
+        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, checkpoint_dir, max_to_keep=2)
+        self._decayed = decayed_variables(model)
+
+    # ------------------------------------------------------------------ public
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken so far (restored with the checkpoint)."""
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint if there is one; returns the step it resumes from."""
+        latest = self._manager.latest_checkpoint
+        if latest:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed %s from %s (step %d of %d).", self.description, latest,
+                         self.step, self.total_steps)
+        return self.step
+
+    def train(self) -> TrainResult:
+        """Runs (or resumes) training to ``total_steps``; checkpoints along the way and at the end."""
+        start_step = self.restore()
+        if self.event_log:
+            self.event_log.write("train_start", description=self.description, step=start_step,
+                                 total_steps=self.total_steps, replicas=self.nb_replicas,
+                                 global_batch_size=self.global_batch_size)
+        if start_step >= self.total_steps:
+            logging.info("%s already finished (%d steps).", self.description, start_step)
+            return TrainResult(start_step, start_step, 0.0, 0.0, float("nan"), float("nan"))
+
+        # A resumed run reshuffles with another seed instead of replaying the batches it saw.
+        data = self.dataset.train_dataset(exclude_val=self.exclude_val,
+                                          shuffle_seed=self.config.seed + start_step,
+                                          batch_size=self.global_batch_size)
+        iterator = iter(self.strategy.experimental_distribute_dataset(data))
+        train_step = self._compiled_step()
+        writer = (tf.summary.create_file_writer(self.summary_dir)
+                  if self.summary_dir and self.write_files else None)
+
+        window = _RunningMeans()
+        started = time.time()
+        window_started = started
+        step = start_step
+        progress = tqdm(total=self.total_steps, initial=start_step, desc=self.description,
+                        file=sys.stderr, dynamic_ncols=True, disable=None, mininterval=1.0)
+        try:
+            while step < self.total_steps:
+                loss, accuracy = train_step(iterator)
+                step += 1
+                window.add(loss=float(loss), accuracy=float(accuracy))
+                for callback in self.callbacks:
+                    callback.on_step_end(step)
+                progress.update(1)
+                if step % self.config.summ_step == 0 or step == self.total_steps:
+                    now = time.time()
+                    images_per_sec = window.count * self.global_batch_size / max(now - window_started, 1e-9)
+                    record = dict(step=step, lrn_rate=float(self.schedule(step - 1)),
+                                  images_per_sec=images_per_sec, **window.means())
+                    progress.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}",
+                                         lr=f"{record['lrn_rate']:.2e}", img_s=f"{images_per_sec:.0f}")
+                    self._log(record, writer)
+                    window.reset()
+                    window_started = now
+                if step % self.config.save_step == 0 and step < self.total_steps:
+                    self.save()
+                    self._evaluate_and_log()
+        finally:
+            progress.close()
+        self.save()
+        seconds = time.time() - started
+        last = window.last or {"loss": float("nan"), "accuracy": float("nan")}
+        result = TrainResult(steps=step, resumed_from=start_step, seconds=seconds,
+                             images_per_sec=(step - start_step) * self.global_batch_size / max(seconds, 1e-9),
+                             final_loss=last["loss"], final_accuracy=last["accuracy"])
+        if self.event_log:
+            self.event_log.write("train_end", description=self.description, **dataclasses.asdict(result))
+        return result
+
+    def save(self) -> None:
+        """Writes a checkpoint at the current step (chief only)."""
+        if self.write_files:
+            path = self._manager.save(checkpoint_number=self.step)
+            logging.info("Saved checkpoint %s", path)
+            if self.event_log:
+                self.event_log.write("checkpoint", step=self.step, path=path)
+
+    # ------------------------------------------------------------------ internals
+    def _evaluate_and_log(self) -> None:
+        if self.eval_data is None or not self.write_files:
+            return
+        metrics = evaluate(self.model, self.eval_data)
+        logging.info("%s step %d: eval loss=%.4f accuracy=%.4f", self.description, self.step,
+                     metrics["loss"], metrics["accuracy"])
+        if self.event_log:
+            self.event_log.write("eval", description=self.description, step=self.step, **metrics)
+
+    def _compiled_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        global_batch, nb_replicas = self.global_batch_size, self.nb_replicas
+        decayed, loss_w_dcy, extra_losses = self._decayed, self.config.loss_w_dcy, self.extra_losses
+
+        def replica_step(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                per_example = keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True)
+                for extra_loss in extra_losses:
+                    per_example = per_example + extra_loss(images, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                if loss_w_dcy and decayed:
+                    # Summed over replicas by the gradient all-reduce, hence the division.
+                    loss += loss_w_dcy * tf.add_n([tf.nn.l2_loss(v) for v in decayed]) / nb_replicas
+                loss += tf.add_n(model.losses) / nb_replicas if model.losses else 0.0
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            correct = tf.reduce_sum(top_k_accuracy(labels, logits)) / global_batch
+            return loss, correct
+
+        @tf.function
+        def train_step(iterator):
+            images, labels = next(iterator)
+            loss, correct = strategy.run(replica_step, args=(images, labels))
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
+
+        return train_step
+
+    def _log(self, record: dict, writer) -> None:
+        logging.info("%s step %d/%d: loss=%.4f accuracy=%.4f lrn_rate=%.3g images/s=%.0f",
+                     self.description, record["step"], self.total_steps, record["loss"],
+                     record["accuracy"], record["lrn_rate"], record["images_per_sec"])
+        if not self.write_files:
+            return
+        if self.event_log:
+            self.event_log.write("train_step", description=self.description, **record)
+        if writer is not None:
+            with writer.as_default(step=record["step"]):
+                for name in ("loss", "accuracy", "lrn_rate", "images_per_sec"):
+                    tf.summary.scalar(f"{self.description}/{name}", record[name])
+            writer.flush()
+
+
+class _RunningMeans:
+    """Means of logged scalars since the last reset."""
+
+    def __init__(self):
+        self.reset()
+        self.last: dict | None = None
+
+    def reset(self):
+        self._sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, **values: float):
+        for key, value in values.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value
+        self.count += 1
+        self.last = values
+
+    def means(self) -> dict[str, float]:
+        return {key: total / max(self.count, 1) for key, total in self._sums.items()}

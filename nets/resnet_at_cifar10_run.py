@@ -1,0 +1,11 @@
+"""Launcher: `./scripts/run_local.sh nets/resnet_at_cifar10_run.py [flags]` (or run it with python)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from main import launch  # noqa: E402
+
+if __name__ == "__main__":
+    launch(default_net="resnet_at_cifar10")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Usage: ./scripts/run_tests.sh [pytest args...]   (default: the fast suite, slow tests skipped)
+# Sets up ./.venv when missing, then runs pytest from the repository root.
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "${repo_root}/scripts/bootstrap_venv.sh" "${repo_root}/requirements-dev.txt"
+cd "${repo_root}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+if [[ $# -eq 0 ]]; then
+  set -- -m "not slow"
+fi
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,134 @@
+"""Image-folder datasets (``image_folder``, ``cifar10_folder``): contract, pixels, bad files."""
+
+import os
+
+import numpy as np
+import pytest
+
+from datasets import DataConfig, DataError, create_dataset
+from datasets.cifar10 import CIFAR_MEAN, CIFAR_STD
+from tests.fixtures.data_fixtures import write_image_folder
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                 "truck")
+
+
+def _config(data_dir, dataset="image_folder", **overrides):
+    values = dict(dataset=dataset, data_dir=str(data_dir), batch_size=4, batch_size_eval=4,
+                  nb_smpls_val=6, shuffle_buffer=64)
+    values.update(overrides)
+    return DataConfig(**values)
+
+
+def _eval_arrays(dataset):
+    images, labels = zip(*dataset.eval_dataset().as_numpy_iterator())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def test_image_folder_contract(tmp_path):
+    from tests.fixtures.dataset_checks import check_dataset_contract
+
+    write_image_folder(tmp_path, nb_per_class={"train": 8, "val": 3}, image_size=16)
+    dataset = create_dataset(_config(tmp_path, image_size=16))
+    assert dataset.input_shape == (16, 16, 3) and dataset.nb_classes == 3
+    assert dataset.class_names == ("cat", "dog", "frog")
+    check_dataset_contract(dataset, nb_train=24, nb_eval=9, nb_val=6)
+
+
+def test_image_folder_pixels_labels_and_resizing(tmp_path):
+    written = write_image_folder(tmp_path, class_names=("zebra", "ant"),
+                                 nb_per_class={"train": 2, "test": 2}, image_size=8)
+    dataset = create_dataset(_config(tmp_path, image_size=8, nb_smpls_val=1))
+    images, labels = _eval_arrays(dataset)
+    np.testing.assert_allclose(images, written["test"]["images"] / 127.5 - 1, atol=1e-6)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])  # ant < zebra
+    resized = create_dataset(_config(tmp_path, image_size=4, nb_smpls_val=1))
+    assert _eval_arrays(resized)[0].shape == (4, 4, 4, 3)
+    assert create_dataset(_config(tmp_path, nb_smpls_val=1)).input_shape == (32, 32, 3)
+
+
+def test_jpeg_and_bmp_and_hidden_files(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2, "eval": 1}, image_format="jpg")
+    write_image_folder(tmp_path / "other", nb_per_class={"train": 1}, image_format="bmp")
+    os.replace(tmp_path / "other" / "train" / "cat" / "0000.bmp",
+               tmp_path / "train" / "cat" / "extra.BMP")
+    (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (tmp_path / "README.txt").write_text("top-level files are ignored")
+    dataset = create_dataset(_config(tmp_path, nb_smpls_val=1))
+    assert dataset.nb_smpls_train == 7 and dataset.nb_smpls_eval == 3
+    assert len(dataset.calibration_images(7)) == 7
+
+
+def test_cifar10_folder_contract_and_pixels(tmp_path):
+    from tests.fixtures.dataset_checks import check_dataset_contract
+
+    written = write_image_folder(tmp_path, class_names=CIFAR_CLASSES,
+                                 nb_per_class={"train": 3, "test": 1})
+    dataset = create_dataset(_config(tmp_path, "cifar10_folder", batch_size=5))
+    images, labels = _eval_arrays(dataset)
+    expected = (written["test"]["images"] - np.array(CIFAR_MEAN)) / np.array(CIFAR_STD)
+    np.testing.assert_allclose(images, expected, atol=1e-5)
+    np.testing.assert_array_equal(labels, np.arange(10))
+    check_dataset_contract(dataset, nb_train=30, nb_eval=10, nb_val=6)
+
+
+def test_cifar10_folder_resizes_other_sizes(tmp_path):
+    write_image_folder(tmp_path, class_names=CIFAR_CLASSES, nb_per_class={"train": 1, "test": 1},
+                       image_size=20)
+    dataset = create_dataset(_config(tmp_path, "cifar10_folder", nb_smpls_val=2))
+    assert _eval_arrays(dataset)[0].shape == (10, 32, 32, 3)
+
+
+def test_cifar10_folder_needs_ten_classes(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 1, "test": 1})
+    with pytest.raises(DataError, match="Expected 10 class directories"):
+        create_dataset(_config(tmp_path, "cifar10_folder", nb_smpls_val=1))
+
+
+def test_non_image_file_is_named(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2, "test": 1})
+    (tmp_path / "train" / "dog" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match=r"notes\.txt"):
+        create_dataset(_config(tmp_path))
+
+
+def test_corrupt_jpeg_is_named(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2, "test": 1}, image_format="jpg")
+    (tmp_path / "test" / "frog" / "0000.jpg").write_bytes(b"GIF89a garbage")
+    with pytest.raises(DataError, match=r"test/frog/0000\.jpg"):
+        create_dataset(_config(tmp_path))
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"train": 2}, "evaluation split"),
+    ({"test": 2}, "no 'train' directory"),
+])
+def test_missing_split(tmp_path, layout, message):
+    write_image_folder(tmp_path, nb_per_class=layout)
+    with pytest.raises(DataError, match=message):
+        create_dataset(_config(tmp_path))
+
+
+def test_missing_and_empty_dir(tmp_path):
+    with pytest.raises(DataError, match="missing"):
+        create_dataset(_config(tmp_path / "missing"))
+    with pytest.raises(DataError, match="no 'train' directory"):
+        create_dataset(_config(tmp_path))
+
+
+def test_eval_classes_must_match(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2})
+    write_image_folder(tmp_path, class_names=("cat", "dog", "emu"), nb_per_class={"test": 1})
+    with pytest.raises(DataError, match=r"classes of '.*test'.*Received: \['cat', 'dog', 'emu'\]"):
+        create_dataset(_config(tmp_path))
+
+
+def test_empty_class_and_misplaced_files(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2, "test": 1})
+    (tmp_path / "train" / "owl").mkdir()
+    with pytest.raises(DataError, match=r"train/owl'"):
+        create_dataset(_config(tmp_path))
+    (tmp_path / "train" / "owl").rmdir()
+    (tmp_path / "train" / "loose.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(DataError, match=r"train/loose\.png"):
+        create_dataset(_config(tmp_path))

@@ -1,0 +1,76 @@
+"""End-to-end tests of ``--learner full-prec`` through the same ``run(config)`` main.py calls."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import datasets  # noqa: F401  (registers)
+import learners  # noqa: F401  (registers)
+import nets  # noqa: F401  (registers)
+from datasets.base import DataConfig
+from learners.base import MissingModelError
+from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
+from learners.runner import run
+from nets.model_helper import NetConfig
+
+
+def tiny_config(tmp_path, **overrides) -> RunConfig:
+    values = dict(
+        learner="full-prec", net="lenet_at_digits", model_dir=str(tmp_path / "models"),
+        save_dir=str(tmp_path / "out"), log_dir=str(tmp_path / "logs"),
+        data=DataConfig(batch_size=32), net_config=NetConfig(tiny=True),
+        train=TrainConfig(nb_iters_train=300, lrn_rate_init=0.02, batch_size_norm=32,
+                          loss_w_dcy=1e-4, summ_step=50, save_step=150),
+        export=ExportConfig(enabled=False))
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def test_train_writes_artifacts_and_eval_mode_reads_them(tmp_path):
+    config = tiny_config(tmp_path)
+    metrics = run(config)
+
+    assert os.path.isfile(tmp_path / "out" / "model.keras")
+    assert os.path.isfile(tmp_path / "models" / "tiny_lenet_at_digits.keras")
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["train"]["steps"] == 300
+    assert saved["eval"]["nb_examples"] == 360
+    assert saved["params"] > 0 and saved["macs"] > 0
+    assert metrics["eval"]["accuracy"] > 0.7  # 300 steps of a tiny LeNet already learn digits
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [150, 300]
+    assert any(e["event"] == "eval" for e in events)
+
+    evaluated = run(tiny_config(tmp_path, exec_mode="eval"))
+    assert evaluated["eval"]["accuracy"] == pytest.approx(metrics["eval"]["accuracy"])
+
+
+def test_finished_run_is_not_retrained(tmp_path):
+    run(tiny_config(tmp_path))
+    first = os.path.getmtime(tmp_path / "out" / "checkpoints" / "checkpoint")
+    run(tiny_config(tmp_path))
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    starts = [e for e in events if e["event"] == "train_start"]
+    assert [e["step"] for e in starts] == [0, 300]
+    assert os.path.getmtime(tmp_path / "out" / "checkpoints" / "checkpoint") >= first
+
+
+def test_distillation_needs_the_pretrained_model(tmp_path):
+    config = tiny_config(tmp_path, distillation=DistillationConfig(enabled=True))
+    with pytest.raises(MissingModelError, match="tiny_lenet_at_digits.keras"):
+        run(config)
+
+
+def test_distillation_trains_the_student_and_keeps_the_teacher(tmp_path):
+    run(tiny_config(tmp_path))
+    teacher_path = tmp_path / "models" / "tiny_lenet_at_digits.keras"
+    teacher_before = keras.models.load_model(teacher_path).get_weights()
+    metrics = run(tiny_config(tmp_path, save_dir=str(tmp_path / "student"),
+                              distillation=DistillationConfig(enabled=True, loss_w_dst=1.0)))
+    teacher_after = keras.models.load_model(teacher_path).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(teacher_before, teacher_after))
+    assert metrics["eval"]["accuracy"] > 0.7
+    assert os.path.isfile(tmp_path / "student" / "model.keras")

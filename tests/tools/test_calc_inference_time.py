@@ -1,0 +1,77 @@
+"""Tests of tools/benchmark/calc_inference_time.py: the library call and the command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+from absl import flags
+
+from tools.benchmark import calc_inference_time
+from utils import tflite
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """A float32 and an int8 file of a small random conv net."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10)])
+    directory = tmp_path_factory.mktemp("benchmark")
+    paths = [str(directory / "float.tflite"), str(directory / "int8.tflite")]
+    images = keras.random.normal((8, 8, 8, 1), seed=0).numpy()
+    for path, content in zip(paths, (tflite.convert_float(model),
+                                     tflite.convert_int8(model, images))):
+        with open(path, "wb") as file:
+            file.write(content)
+    return paths
+
+
+def test_benchmark_measures_every_file_and_thread_count(model_files):
+    results = calc_inference_time.benchmark(model_files, [1, 2], warmup=2, repeats=6, rounds=3)
+    assert [(result.model_file, result.stats.threads) for result in results] == [
+        (model_files[0], 1), (model_files[0], 2), (model_files[1], 1), (model_files[1], 2)]
+    assert all(result.stats.repeats == 6 and result.stats.median_ms > 0 for result in results)
+    table = calc_inference_time.format_table(results)
+    assert len(table.splitlines()) == 2 + len(results)
+    assert all(os.path.basename(path) in table for path in model_files)
+
+
+def test_cli_runs_two_files_at_two_thread_counts(model_files, tmp_path):
+    output_json = tmp_path / "latency.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark.calc_inference_time",
+         "--model_file", model_files[0], model_files[1], "--num_threads", "1,2",
+         "--nb_repts_warmup", "2", "--nb_repts", "10", "--rounds", "2",
+         f"--output_json={output_json}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(output_json.read_text())
+    assert [(row["model_file"], row["threads"]) for row in rows] == [
+        (model_files[0], 1), (model_files[0], 2), (model_files[1], 1), (model_files[1], 2)]
+    assert all(row["repeats"] == 10 and row["median_ms"] > 0 for row in rows)
+    assert "median ms" in completed.stdout and model_files[1] in completed.stdout
+
+
+def parse(argv):
+    flag_values = flags.FlagValues()
+    calc_inference_time.define_flags(flag_values)
+    return flag_values(["calc_inference_time", *argv])[1:], flag_values
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--model_file=/nowhere/model.tflite"], "/nowhere/model.tflite"),
+    (["--num_threads=0"], "--num_threads"),
+    ([], "--model_file"),
+])
+def test_cli_errors_name_the_problem(model_files, argv, expected):
+    if argv == ["--num_threads=0"]:
+        argv = [f"--model_file={model_files[0]}", *argv]
+    positional, flag_values = parse(argv)
+    with pytest.raises(SystemExit) as exit_info:
+        calc_inference_time.main(["calc_inference_time", *positional], flag_values)
+    assert expected in str(exit_info.value.code)

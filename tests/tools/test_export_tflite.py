@@ -1,0 +1,106 @@
+"""Tests of tools/conversion/export_tflite.py: the library call and the command line."""
+
+import json
+import os
+
+import keras
+import pytest
+from absl import flags
+
+import datasets
+import nets
+from tools.conversion import export_tflite
+from utils import tflite
+
+REPORT_KEYS = {
+    "out_dir", "float_path", "int8_path", "float_size_bytes", "int8_size_bytes",
+    "max_abs_logit_diff", "parity_tolerance", "nb_parity_images", "nb_calibration",
+    "keras_accuracy", "float_accuracy", "int8_accuracy", "int8_audit", "interpreter",
+}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.create_dataset(datasets.DataConfig(dataset="digits"))
+
+
+@pytest.fixture(scope="module")
+def lenet(digits):
+    """Full-width LeNet, untrained: big enough for int8 to shrink the file ~4x."""
+    keras.utils.set_random_seed(0)
+    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig())
+    return helper.build_model(digits.input_shape, digits.nb_classes)
+
+
+def parse(argv):
+    """The export command line parsed into fresh flag values (the global FLAGS stay untouched)."""
+    flag_values = flags.FlagValues()
+    export_tflite.define_flags(flag_values)
+    flag_values(["export_tflite", *argv])
+    return flag_values
+
+
+def test_cli_exports_a_saved_model(lenet, tmp_path):
+    model_file = str(tmp_path / "lenet_at_digits.keras")
+    lenet.save(model_file)
+    export_tflite.main(["export_tflite"], parse([f"--model_file={model_file}",
+                                                 "--nb_calibration=32"]))
+
+    with open(tmp_path / "export.json") as file:  # --out_dir defaults to the model's directory
+        report = json.load(file)
+    assert set(report) == REPORT_KEYS
+    for path, size_key in (("model.tflite", "float_size_bytes"),
+                           ("model_int8.tflite", "int8_size_bytes")):
+        assert os.path.getsize(tmp_path / path) == report[size_key] > 0
+    assert report["int8_size_bytes"] < 0.35 * report["float_size_bytes"]
+    assert report["max_abs_logit_diff"] <= 1e-4
+    assert report["nb_calibration"] == 32
+    assert report["int8_audit"]["passed"] and not report["int8_audit"]["offending_ops"]
+    assert report["float_accuracy"] == pytest.approx(report["keras_accuracy"], abs=1 / 360)
+    assert all(0 <= report[key] <= 1
+               for key in ("keras_accuracy", "float_accuracy", "int8_accuracy"))
+
+
+def test_export_model_returns_the_report_it_writes(digits, tmp_path):
+    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig(tiny=True))
+    model = helper.build_model(digits.input_shape, digits.nb_classes)
+    lines = []
+    report = export_tflite.export_model(model, digits, tmp_path / "out", nb_calibration=16,
+                                        nb_parity_images=150, log=lines.append)
+    assert report.nb_parity_images == 150  # spans two evaluation batches of 100
+    assert report.int8_audit.passed
+    assert tflite.TFLiteModel(report.int8_path).input_dtype == "int8"
+    with open(tmp_path / "out" / "export.json") as file:
+        assert json.load(file) == json.loads(json.dumps(report.to_dict()))
+    assert lines[0].startswith("[1/6]") and lines[-1].startswith("[6/6]")
+
+
+def test_export_fails_loudly_on_a_parity_mismatch(lenet, digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(tflite, "max_abs_logit_diff", lambda *args: 0.25)
+    with pytest.raises(export_tflite.ExportError, match=r"max \|logit diff\| = 0.25"):
+        export_tflite.export_model(lenet, digits, tmp_path, log=lambda line: None)
+    assert not (tmp_path / "model_int8.tflite").exists()
+
+
+def test_export_rejects_a_model_that_does_not_fit_the_dataset(digits, tmp_path):
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match=r"\(16, 16, 3\).*\(8, 8, 1\)"):
+        export_tflite.export_model(model, digits, tmp_path)
+
+
+def test_cli_errors_clearly_on_a_missing_model_file(tmp_path):
+    missing = str(tmp_path / "missing.keras")
+    with pytest.raises(SystemExit) as exit_info:
+        export_tflite.main(["export_tflite"], parse([f"--model_file={missing}"]))
+    message = str(exit_info.value.code)  # a string code exits with status 1
+    assert missing in message and ".keras" in message
+
+
+def test_cli_errors_clearly_on_an_unsupported_model_file(tmp_path):
+    wrong = tmp_path / "model.tflite"
+    wrong.write_bytes(b"\0")
+    with pytest.raises(SystemExit) as exit_info:
+        export_tflite.main(["export_tflite"], parse([f"--model_file={wrong}"]))
+    assert "Unsupported model file" in str(exit_info.value.code)
+    assert str(wrong) in str(exit_info.value.code)

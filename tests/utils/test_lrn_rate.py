@@ -1,0 +1,35 @@
+import pytest
+
+from learners.config import TrainConfig
+from utils.lrn_rate import build_schedule, scaled_initial_rate
+
+
+def test_linear_batch_scaling():
+    assert scaled_initial_rate(0.1, 256, 128) == pytest.approx(0.2)
+
+
+def test_piecewise_boundaries_scale_with_nb_epochs_rat():
+    config = TrainConfig(lrn_rate_init=0.1, batch_size_norm=128, lrn_rate_dcy_bnds=(10, 20),
+                         lrn_rate_dcy_rates=(1.0, 0.1, 0.01), nb_epochs_rat=0.5)
+    schedule = build_schedule(config, global_batch_size=128, steps_per_epoch=100, total_steps=1500)
+    # boundaries at 10 * 0.5 * 100 = 500 and 1000 steps
+    assert float(schedule(499)) == pytest.approx(0.1)
+    assert float(schedule(501)) == pytest.approx(0.01)
+    assert float(schedule(1001)) == pytest.approx(0.001)
+
+
+def test_cosine_with_warmup():
+    config = TrainConfig(lrn_rate_init=0.1, batch_size_norm=128, lrn_rate_schedule="cosine",
+                         warmup_epochs=1)
+    schedule = build_schedule(config, global_batch_size=128, steps_per_epoch=10, total_steps=110)
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(10)) == pytest.approx(0.1)
+    assert float(schedule(60)) == pytest.approx(0.05, rel=1e-3)
+    assert float(schedule(110)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("field,value", [("nb_epochs_rat", -1.0), ("lrn_rate_init", 0.0),
+                                         ("momentum", -0.1), ("lrn_rate_schedule", "linear")])
+def test_invalid_training_settings_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})

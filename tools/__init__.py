@@ -1,0 +1,1 @@
+"""Stand-alone command-line tools: data and model conversion, benchmarks."""

@@ -1,0 +1,1 @@
+"""Conversion tools: image folders to dataset files, Keras models to TFLite."""

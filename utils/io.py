@@ -1,0 +1,52 @@
+"""Files a run writes: atomic JSON, a JSON-lines event log, atomic Keras saves."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Any
+
+import keras
+
+
+def write_json_atomic(path: str, payload: Any) -> None:
+    """Writes ``payload`` as JSON so a kill never leaves a half-written file at ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=_to_builtin)
+        handle.write("\n")
+    os.replace(handle.name, path)
+
+
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    """Saves a ``.keras`` file via a temporary name, so a kill never leaves a corrupt model."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _to_builtin(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class EventLog:
+    """Appends one JSON object per line (``events.jsonl``): what happened, when."""
+
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"time": round(time.time(), 3), "event": event, **fields}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record, default=_to_builtin) + "\n")
+            handle.flush()
