@@ -7,6 +7,7 @@ batch size ...), as the original's per-model flags did.
 
 from __future__ import annotations
 
+import logging as pylogging
 import os
 import sys
 
@@ -137,6 +138,8 @@ def launch(default_net: str = "lenet_at_digits") -> None:
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected positional arguments: {' '.join(argv[1:])}")
         logging.set_verbosity(logging.DEBUG if FLAGS.debug else logging.INFO)
+        if not FLAGS.debug:  # TensorFlow's converter/saver chatter drowns the run's own log
+            pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
         _log_flags()
         from learners.runner import run  # imports TensorFlow: after flags are parsed
         import datasets  # noqa: F401  (registers datasets)

@@ -63,15 +63,16 @@ def run(config: RunConfig) -> dict:
 
 def export_and_benchmark(model: keras.Model, dataset, output_dir: str, config: RunConfig) -> dict:
     """Writes both TFLite files, checks them, and measures their latency."""
-    from tools.benchmark.calc_inference_time import benchmark_files
+    from tools.benchmark.calc_inference_time import benchmark
     from tools.conversion.export_tflite import export_model
 
-    report = export_model(model, dataset, output_dir, nb_calibration=config.export.nb_calibration)
-    result = {"export": report}
+    report = export_model(model, dataset, output_dir, nb_calibration=config.export.nb_calibration,
+                          log=lambda line: logging.info("export: %s", line))
+    result = {"export": report.to_dict()}
     if config.export.benchmark:
-        files = [report["float"]["path"], report["int8"]["path"]]
-        result["latency"] = benchmark_files(files, threads=config.export.benchmark_threads,
-                                            repeats=config.export.benchmark_repeats)
+        latencies = benchmark([report.float_path, report.int8_path],
+                              config.export.benchmark_threads, repeats=config.export.benchmark_repeats)
+        result["latency"] = [row.to_dict() for row in latencies]
     return result
 
 
@@ -84,13 +85,15 @@ def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
     export = metrics.get("export")
     if export:
         for kind in ("float", "int8"):
-            entry = export[kind]
-            lines.append(f"  {kind + ' TFLite:':<26} {os.path.abspath(entry['path'])} "
-                         f"({entry['size_bytes'] / 1024:.1f} KiB, accuracy {entry['accuracy']:.4f})")
-        lines.append(f"  float TFLite max |logit diff| vs Keras: {export['float']['max_abs_logit_diff']:.2e}")
-        lines.append(f"  int8 audit: {'passed' if export['int8']['audit']['passed'] else 'FAILED'}")
+            lines.append(f"  {kind + ' TFLite:':<26} {os.path.abspath(export[kind + '_path'])} "
+                         f"({export[kind + '_size_bytes'] / 1024:.1f} KiB, "
+                         f"accuracy {export[kind + '_accuracy']:.4f})")
+        lines.append(f"  float TFLite max |logit diff| vs Keras: {export['max_abs_logit_diff']:.2e}")
+        lines.append(f"  int8 - float accuracy: {export['int8_accuracy'] - export['float_accuracy']:+.4f}; "
+                     f"int8 audit (every op integer): "
+                     f"{'passed' if export['int8_audit']['passed'] else 'FAILED'}")
     for row in metrics.get("latency", []):
-        lines.append(f"  latency {os.path.basename(row['file']):<18} {row['threads']} thread(s): "
+        lines.append(f"  latency {os.path.basename(row['model_file']):<18} {row['threads']} thread(s): "
                      f"median {row['median_ms']:.3f} ms (p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f})")
     lines.append("=" * 72)
     return "\n".join(lines)

@@ -13,7 +13,7 @@ TINY_UNITS = 16
 
 @MODEL_HELPERS.register("convnet_at_fmnist")
 class ConvnetAtFmnist(ModelHelper):
-    """The 4-layer ConvNet at Fashion-MNIST; the tiny variant has 4/8 filters and 16 hidden units."""
+    """The 4-layer ConvNet at Fashion-MNIST; the tiny variant has 4/8 filters, 16 hidden units."""
 
     name = "convnet_at_fmnist"
     default_dataset = "fmnist"

@@ -22,7 +22,7 @@ V2_DECAY_RATE_PER_EPOCH = 0.98
 def _staircase_exponential_as_piecewise(nb_epochs: float, epoch_step: float,
                                         rate_per_epoch: float) -> tuple[tuple[float, ...],
                                                                         tuple[float, ...]]:
-    """Boundaries and rates of a piecewise-constant schedule equal to a staircase exponential decay."""
+    """Boundaries and rates of the piecewise-constant schedule equal to a staircase decay."""
     nb_steps = int(nb_epochs // epoch_step)
     boundaries = tuple(epoch_step * step for step in range(1, nb_steps + 1)
                        if epoch_step * step < nb_epochs)

@@ -14,7 +14,7 @@ TINY_RESNET_SIZE = 8
 
 @MODEL_HELPERS.register("resnet_at_cifar10")
 class ResnetAtCifar10(ModelHelper):
-    """ResNet-``resnet_size`` (default 20) at CIFAR-10; the tiny variant is ResNet-8 with 4/8/16 filters.
+    """ResNet-``resnet_size`` (default 20) at CIFAR-10; tiny: ResNet-8 with 4/8/16 filters.
 
     Raises:
         ValueError: at construction, if ``config.resnet_size`` is not ``6n + 2``.

@@ -33,7 +33,7 @@ COMMON_CIFAR_RESNET_SIZES = (20, 32, 44, 56, 110)
 
 def batch_norm_activation(x: keras.KerasTensor, *, name: str, suffix: str = "",
                           activation: str | None = "relu") -> keras.KerasTensor:
-    """BatchNorm then an optional ReLU / ReLU6, named ``<name>_bn<suffix>``, ``<name>_relu<suffix>``.
+    """BatchNorm then an optional ReLU / ReLU6 (``<name>_bn<suffix>``, ``<name>_relu<suffix>``).
 
     Args:
         x: input tensor.
@@ -60,7 +60,8 @@ def conv_bn(x: keras.KerasTensor, filters: int, kernel_size: int, *, name: str, 
             strides: int = 1, activation: str | None = "relu") -> keras.KerasTensor:
     """Conv2D (no bias, ``same`` padding) -> BatchNorm -> optional activation.
 
-    Layers are named ``<name>_conv<suffix>``, ``<name>_bn<suffix>``, ``<name>_<activation><suffix>``.
+    Layers are named ``<name>_conv<suffix>``, ``<name>_bn<suffix>`` and
+    ``<name>_<activation><suffix>``.
 
     Args:
         x: input tensor.
@@ -91,7 +92,8 @@ def projection_shortcut(x: keras.KerasTensor, filters: int, strides: int, *,
     return conv_bn(x, filters, 1, name=f"{name}_shortcut", strides=strides, activation=None)
 
 
-def basic_block(x: keras.KerasTensor, filters: int, strides: int, *, name: str) -> keras.KerasTensor:
+def basic_block(x: keras.KerasTensor, filters: int, strides: int, *,
+                name: str) -> keras.KerasTensor:
     """Two 3x3 conv-BN, the shortcut added before the last ReLU (ResNet v1 basic block).
 
     Args:

@@ -60,8 +60,8 @@ def test_short_side_resize_and_central_crop():
     cropped = ilsvrc12.resize_and_central_crop(encoded, 28).numpy()  # short side 40 -> 32
     assert cropped.shape == (28, 28, 3)
     columns = cropped.mean(axis=(0, 2))
-    # The band (20 of 80 columns -> 16 of 64) lies in crop columns 10..17 (offset (64-28)/2 = 18).
-    assert columns[11:17].min() > 200 and columns[:8].max() < 50 and columns[20:].max() < 50
+    # Columns 30..49 of 80 -> 24..39 of 64 -> 6..21 of the crop (offset (64 - 28) / 2 = 18).
+    assert columns[7:21].min() > 200 and columns[:5].max() < 50 and columns[23:].max() < 50
 
 
 def test_missing_and_empty_dir(tmp_path):
@@ -89,8 +89,8 @@ def test_truncated_shard_is_named(tmp_path):
 
 def test_records_without_label_are_rejected(tmp_path):
     write_ilsvrc12_tfrecords(tmp_path, nb_train=2, nb_eval=1)
-    example = tf.train.Example(features=tf.train.Features(feature={"image/encoded": tf.train.Feature(
-        bytes_list=tf.train.BytesList(value=[b"\xff\xd8"]))}))
+    encoded = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"\xff\xd8"]))
+    example = tf.train.Example(features=tf.train.Features(feature={"image/encoded": encoded}))
     with tf.io.TFRecordWriter(str(tmp_path / "train-00000-of-00001")) as writer:
         writer.write(example.SerializeToString())
     with pytest.raises(DataError, match=r"train-00000-of-00001.*image/class/label"):

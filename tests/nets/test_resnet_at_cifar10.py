@@ -68,8 +68,9 @@ def test_tiny_resnet_is_resnet8_with_narrow_stages():
 
 @pytest.mark.parametrize("resnet_size", [21, 18, 2])
 def test_invalid_resnet_size_is_rejected(resnet_size):
-    with pytest.raises(ValueError, match=r"Expected resnet_size in \{20, 32, 44, 56, 110, \.\.\.\}.*"
-                                         rf"Received: resnet_size={resnet_size}"):
+    expected = (r"Expected resnet_size in \{20, 32, 44, 56, 110, \.\.\.\}.*"
+                rf"Received: resnet_size={resnet_size}")
+    with pytest.raises(ValueError, match=expected):
         create_model_helper("resnet_at_cifar10", NetConfig(resnet_size=resnet_size))
 
 

@@ -21,7 +21,8 @@ def test_conv2d_same_without_bias():
     model = _single_layer_model((32, 32, 16), layers.Conv2D(32, 3, padding="same", use_bias=False,
                                                             name="conv"))
     cost = _cost(model, "conv")
-    assert cost == LayerCost("conv", "Conv2D", params=3 * 3 * 16 * 32, macs=32 * 32 * 3 * 3 * 16 * 32)
+    assert cost == LayerCost("conv", "Conv2D", params=3 * 3 * 16 * 32,
+                             macs=32 * 32 * 3 * 3 * 16 * 32)
     assert cost.flops == 2 * 32 * 32 * 3 * 3 * 16 * 32
 
 
