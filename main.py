@@ -141,10 +141,10 @@ def launch(default_net: str = "lenet_at_digits") -> None:
         if not FLAGS.debug:  # TensorFlow's converter/saver chatter drowns the run's own log
             pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
         _log_flags()
-        from learners.runner import run  # imports TensorFlow: after flags are parsed
         import datasets  # noqa: F401  (registers datasets)
         import learners  # noqa: F401  (registers learners)
         import nets  # noqa: F401  (registers nets)
+        from learners.runner import run  # imports TensorFlow: after flags are parsed
 
         try:
             run(config_from_flags(default_net))

@@ -63,7 +63,10 @@ class CifarPreprocessingMixin(PadCropFlipMixin):
 def _file_records(path: str) -> int:
     """Number of records in a CIFAR-10 batch file; raises DataError when it is truncated."""
     size = os.path.getsize(path)
-    if size == 0 or size % RECORD_BYTES:
+    if size == 0:
+        raise DataError(f"Expected a CIFAR-10 batch file of {RECORD_BYTES}-byte records. "
+                        f"Received: '{path}', which is empty")
+    if size % RECORD_BYTES:
         raise DataError(
             f"Expected a CIFAR-10 batch file of whole {RECORD_BYTES}-byte records. Received: "
             f"'{path}' of {size} bytes ({size % RECORD_BYTES} bytes past the last whole record; "

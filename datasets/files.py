@@ -37,11 +37,11 @@ def check_data_dir(data_dir: str | None, dataset_name: str, expected: str) -> st
         DataError: ``data_dir`` is ``None`` or not a directory.
     """
     if data_dir is None:
-        raise DataError(f"Expected `data_dir` holding {expected} for dataset '{dataset_name}'. "
-                        f"Received: data_dir=None")
+        raise DataError(f"Expected a data directory (--data_dir_local) holding {expected} for "
+                        f"dataset '{dataset_name}'. Received: none")
     if not os.path.isdir(data_dir):
-        raise DataError(f"Expected {expected} in `data_dir`. Received: data_dir='{data_dir}', "
-                        f"which is not a directory")
+        raise DataError(f"Expected {expected} in the data directory (--data_dir_local). "
+                        f"Received: '{data_dir}', which is not a directory")
     return data_dir
 
 

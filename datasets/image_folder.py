@@ -27,8 +27,14 @@ from datasets.base import DataConfig, DataError, Dataset
 from datasets.cifar10 import IMAGE_SIZE as CIFAR_IMAGE_SIZE
 from datasets.cifar10 import NB_CLASSES as CIFAR_NB_CLASSES
 from datasets.cifar10 import CifarPreprocessingMixin
-from datasets.files import (IMAGE_EXTENSIONS, SIGNATURE_BYTES, check_data_dir,
-                            check_image_header, check_image_name, decode_image, is_hidden)
+from datasets.files import (
+    IMAGE_EXTENSIONS,
+    check_data_dir,
+    check_image_file,
+    check_image_name,
+    decode_image,
+    is_hidden,
+)
 from datasets.registry import DATASETS
 
 TRAIN_SPLIT = "train"
@@ -55,6 +61,12 @@ class ImageTree:
         return next((name for name in EVAL_SPLITS if name in self.splits), None)
 
 
+def _join(location: str, *parts: str) -> str:
+    """``location/part/...`` for a directory; ``archive:part/...`` for an archive's root."""
+    separator = "" if location.endswith((":", "/")) else "/"
+    return location + separator + "/".join(parts)
+
+
 def build_image_tree(files: Iterable[str], directories: Iterable[str], location: str
                      ) -> ImageTree:
     """Groups the image files of a ``<split>/<class>/<file>`` tree by split and class.
@@ -79,13 +91,13 @@ def build_image_tree(files: Iterable[str], directories: Iterable[str], location:
         if parts[0] in split_names and len(parts) >= 2 and not any(map(is_hidden, parts)):
             if len(parts) > 2:
                 raise DataError(f"Expected <split>/<class>/<image> files in '{location}'. "
-                                f"Received: a nested directory '{directory}'")
+                                f"Received: a nested directory '{_join(location, directory)}'")
             classes.setdefault(parts[0], {}).setdefault(parts[1], [])
     for path in files:
         parts = path.split("/")
         if parts[0] not in split_names or len(parts) < 2 or any(map(is_hidden, parts)):
             continue
-        where = f"{location.rstrip('/')}/{path}"
+        where = _join(location, path)
         if len(parts) != 3:
             raise DataError(f"Expected <split>/<class>/<image> files in '{location}'. "
                             f"Received: '{where}'")
@@ -100,14 +112,14 @@ def build_image_tree(files: Iterable[str], directories: Iterable[str], location:
         for class_name, names in split_classes.items():
             if not names:
                 raise DataError(f"Expected at least one image in class directory "
-                                f"'{location}/{split}/{class_name}'. Received: none")
+                                f"'{_join(location, split, class_name)}'. Received: none")
     class_names = tuple(sorted(classes[TRAIN_SPLIT]))
     splits = {}
     for split, split_classes in classes.items():
         if set(split_classes) != set(class_names):
             raise DataError(
-                f"Expected the classes of '{location}/{split}' to be those of "
-                f"'{location}/{TRAIN_SPLIT}': {list(class_names)}. Received: "
+                f"Expected the classes of '{_join(location, split)}' to be those of "
+                f"'{_join(location, TRAIN_SPLIT)}': {list(class_names)}. Received: "
                 f"{sorted(split_classes)}")
         splits[split] = [(f"{split}/{class_name}/{name}", label, index)
                          for label, class_name in enumerate(class_names)
@@ -122,7 +134,7 @@ def scan_image_folder(root: str) -> ImageTree:
         DataError: see :func:`build_image_tree`, or a file that is not a JPEG/PNG/BMP image.
     """
     files, directories = [], []
-    for split in sorted(os.listdir(root)):
+    for split in (TRAIN_SPLIT, *EVAL_SPLITS):
         split_dir = os.path.join(root, split)
         if not os.path.isdir(split_dir):
             continue
@@ -134,9 +146,7 @@ def scan_image_folder(root: str) -> ImageTree:
     tree = build_image_tree(files, directories, root)
     for entries in tree.splits.values():
         for relative_path, _, _ in entries:
-            path = os.path.join(root, relative_path)
-            with open(path, "rb") as file:
-                check_image_header(path, file.read(SIGNATURE_BYTES))
+            check_image_file(os.path.join(root, relative_path))
     return tree
 
 

@@ -75,7 +75,7 @@ class TrainConfig:
                              f"Received: {self.lrn_rate_dcy_bnds}")
 
     @classmethod
-    def from_defaults(cls, defaults: TrainDefaults, **overrides) -> "TrainConfig":
+    def from_defaults(cls, defaults: TrainDefaults, **overrides) -> TrainConfig:
         """The helper's defaults with the given (non-``None``) overrides applied."""
         values = dict(nb_epochs=defaults.nb_epochs, lrn_rate_init=defaults.lrn_rate_init,
                       batch_size_norm=defaults.batch_size_norm, momentum=defaults.momentum,

@@ -13,7 +13,8 @@ import dataclasses
 import math
 import sys
 import time
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -50,7 +51,7 @@ class TrainResult:
 
 def decayed_variables(model: keras.Model) -> list:
     """Trainable variables that take L2 weight decay: all but BatchNormalization's."""
-    skipped = {id(v) for layer in model._flatten_layers()  # noqa: SLF001 (Keras' own traversal)
+    skipped = {id(v) for layer in model._flatten_layers()
                if isinstance(layer, keras.layers.BatchNormalization) for v in layer.weights}
     return [v for v in model.trainable_variables if id(v) not in skipped]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from nets.resnet_cifar import KERNEL_INITIALIZER, batch_norm_activation, classifier_head, conv_bn
+from nets.blocks import KERNEL_INITIALIZER, batch_norm_activation, classifier_head, conv_bn
 
 # (output channels, stride) of MobileNet v1's 13 depthwise-separable blocks (paper, Table 1).
 MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (

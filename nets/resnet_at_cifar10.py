@@ -5,8 +5,12 @@ from __future__ import annotations
 import keras
 
 from nets.model_helper import MODEL_HELPERS, ModelHelper, TrainDefaults
-from nets.resnet_cifar import (CIFAR_RESNET_FILTERS, TINY_CIFAR_RESNET_FILTERS, build_resnet_cifar,
-                               validate_cifar_resnet_size)
+from nets.resnet_cifar import (
+    CIFAR_RESNET_FILTERS,
+    TINY_CIFAR_RESNET_FILTERS,
+    build_resnet_cifar,
+    validate_cifar_resnet_size,
+)
 
 DEFAULT_RESNET_SIZE = 20
 TINY_RESNET_SIZE = 8

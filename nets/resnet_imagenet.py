@@ -9,12 +9,10 @@ shape changes. Layer names follow the CIFAR ResNet: ``stem_conv``, ``stem_pool``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import keras
 from keras import layers
 
-from nets.resnet_cifar import basic_block, classifier_head, conv_bn, projection_shortcut
+from nets.blocks import basic_block, classifier_head, conv_bn, projection_shortcut
 
 # depth -> (blocks per stage, uses bottleneck blocks)
 IMAGENET_RESNET_STAGES: dict[int, tuple[tuple[int, ...], bool]] = {

@@ -25,7 +25,8 @@ import statistics
 import tempfile
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -496,7 +497,7 @@ class LatencyStats:
     threads: int
 
     @classmethod
-    def from_times(cls, times_ms: Sequence[float], threads: int) -> "LatencyStats":
+    def from_times(cls, times_ms: Sequence[float], threads: int) -> LatencyStats:
         """Statistics of the given per-invoke times."""
         p10, p90 = np.percentile(times_ms, [10, 90])
         return cls(median_ms=float(statistics.median(times_ms)),

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import DataConfig, DataError, create_dataset
-from datasets import ilsvrc12
+from datasets import DataConfig, DataError, create_dataset, ilsvrc12
 from tests.fixtures.data_fixtures import ilsvrc12_example, write_ilsvrc12_tfrecords
 from tests.fixtures.dataset_checks import check_dataset_contract
 

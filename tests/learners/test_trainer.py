@@ -9,7 +9,6 @@ import textwrap
 import time
 
 import keras
-import numpy as np
 
 from datasets.base import DataConfig
 from datasets.registry import create_dataset

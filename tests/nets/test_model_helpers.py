@@ -1,8 +1,8 @@
 """Contract tests over every registered model helper: build, defaults, save/load, TFLite."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
 
 import nets
@@ -97,7 +97,6 @@ def test_original_per_model_defaults():
 
 
 # Keras's own `save` trips NumPy 2's `__array__(copy=...)` deprecation; not our code.
-@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 @pytest.mark.parametrize("name, options", [("resnet_at_cifar10", {}),
                                            ("mobilenet_at_ilsvrc12", {"mobilenet_version": 2}),
                                            ("convnet_at_fmnist", {})])

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from absl import app, flags
 

@@ -162,6 +162,13 @@ def parse_index_range(text: str) -> tuple[int, int]:
     return start, end
 
 
+def _index_range_argument(text: str) -> tuple[int, int]:
+    try:
+        return parse_index_range(text)
+    except ValueError as error:  # argparse shows the message of an ArgumentTypeError only
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def split_collection(collection: ImageCollection, eval_index_range: tuple[int, int] | None
                      ) -> tuple[list[ImageFile], list[ImageFile]]:
     """The ``(training, evaluation)`` images: by index range within each class, or as given."""
@@ -346,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="image folder <root>/train/<class>/<image>, or a .tar.gz of one")
     parser.add_argument("--cifar10_dir", help="write CIFAR-10 binary batches here")
     parser.add_argument("--tfrecord_dir", help="write train-*/validation-* TFRecords here")
-    parser.add_argument("--eval_index_range", type=parse_index_range, default=None,
+    parser.add_argument("--eval_index_range", type=_index_range_argument, default=None,
                         help="START-END: the files at these positions within each class (sorted "
                              "by name, from 0, both ends included) form the evaluation split")
     parser.add_argument("--nb_train_files", type=int, default=5,

@@ -21,7 +21,8 @@ import dataclasses
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from absl import app, flags
