@@ -83,13 +83,8 @@ class PadCropFlipMixin:
                       shuffle_seed: int | None = None, batch_size: int | None = None
                       ) -> tf.data.Dataset:
         """Shuffled training batches, augmented batch-wise; see ``Dataset.train_dataset``."""
-        ds = self._train_examples()
-        if exclude_val:
-            ds = ds.skip(self.nb_smpls_val)
-        seed = self.config.seed if shuffle_seed is None else shuffle_seed
-        ds = ds.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
+        ds = self.shuffled_train_examples(exclude_val=exclude_val, repeat=repeat,
+                                          shuffle_seed=shuffle_seed)
         ds = ds.map(self.decode, num_parallel_calls=AUTOTUNE)
         ds = ds.batch(batch_size or self.config.batch_size, drop_remainder=True)
         augment, padding, flip = self.config.augment, self.augment_padding, self.augment_flip

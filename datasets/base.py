@@ -136,16 +136,21 @@ class Dataset(abc.ABC):
                 passes a different seed so it does not replay the batches it already saw.
             batch_size: overrides ``config.batch_size`` (e.g. the global batch of several replicas).
         """
+        ds = self.shuffled_train_examples(exclude_val=exclude_val, repeat=repeat,
+                                          shuffle_seed=shuffle_seed)
+        ds = ds.map(lambda x, y: self.preprocess(x, y, training=self.config.augment),
+                    num_parallel_calls=AUTOTUNE)
+        return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+    def shuffled_train_examples(self, *, exclude_val: bool, repeat: bool,
+                                shuffle_seed: int | None) -> tf.data.Dataset:
+        """Raw training examples, shuffled (and repeated); what ``train_dataset`` batches."""
         ds = self._train_examples()
         if exclude_val:
             ds = ds.skip(self.nb_smpls_val)
         seed = self.config.seed if shuffle_seed is None else shuffle_seed
         ds = ds.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.map(lambda x, y: self.preprocess(x, y, training=self.config.augment),
-                    num_parallel_calls=AUTOTUNE)
-        return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+        return ds.repeat() if repeat else ds
 
     def val_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:
         """The validation split (the first ``nb_smpls_val`` training examples), one pass."""
