@@ -208,6 +208,14 @@ class Trainer:
                 if step % self.config.save_step == 0 and step < self.total_steps:
                     self.save()
                     self._evaluate_and_log()
+        except KeyboardInterrupt:
+            # Ctrl-C between steps: keep what was learned since the last checkpoint.
+            self.save()
+            logging.warning("%s interrupted at step %d; rerun the same command to resume.",
+                            self.description, self.step)
+            if self.event_log and self.write_files:
+                self.event_log.write("interrupted", description=self.description, step=self.step)
+            raise
         finally:
             progress.close()
         self.save()

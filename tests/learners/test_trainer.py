@@ -39,7 +39,8 @@ def _events(log_dir):
         return [json.loads(line) for line in handle]
 
 
-def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
+def _start_training_and_signal(tmp_path, signal_number):
+    """Starts a 1,500-step run, sends ``signal_number`` after its first checkpoint."""
     flags = ["--tiny_net", "--nb_iters_train=1500", "--save_step=100", "--summ_step=100",
              "--batch_size=16", "--enbl_export=false", f"--model_dir={tmp_path}/models",
              f"--save_dir={tmp_path}/out", f"--log_dir={tmp_path}/logs"]
@@ -51,8 +52,12 @@ def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
     deadline = time.time() + 120
     while not index.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(signal_number)
+    return command, env, process.wait()
+
+
+def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
+    command, env, _ = _start_training_and_signal(tmp_path, signal.SIGKILL)
     killed_at = max(e["step"] for e in _events(tmp_path / "logs") if e["event"] == "checkpoint")
     assert 100 <= killed_at < 1500, "the kill must land mid-training"
 
@@ -64,6 +69,17 @@ def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["train"]["steps"] == 1500
     assert metrics["train"]["resumed_from"] == killed_at
+
+
+def test_ctrl_c_saves_a_checkpoint_at_the_interrupted_step(tmp_path):
+    _, _, returncode = _start_training_and_signal(tmp_path, signal.SIGINT)
+    assert returncode != 0
+    events = _events(tmp_path / "logs")
+    interrupted = [e["step"] for e in events if e["event"] == "interrupted"]
+    assert len(interrupted) == 1 and 100 <= interrupted[0] < 1500
+    assert [e for e in events if e["event"] == "checkpoint"][-1]["step"] == interrupted[0]
+    checkpoint = (tmp_path / "out" / "checkpoints" / "checkpoint").read_text()
+    assert f"ckpt-{interrupted[0]}" in checkpoint
 
 
 _REPLICA_SCRIPT = textwrap.dedent("""
@@ -87,10 +103,27 @@ _REPLICA_SCRIPT = textwrap.dedent("""
         Trainer(model, data, config, strategy=strategy, checkpoint_dir=checkpoint_dir).train()
         return [w.numpy() for w in model.weights]
 
+    mirrored = tf.distribute.MirroredStrategy(devices)
     one = train(tf.distribute.OneDeviceStrategy(devices[0]), sys.argv[1] + "/one")
-    two = train(tf.distribute.MirroredStrategy(devices), sys.argv[1] + "/two")
+    two = train(mirrored, sys.argv[1] + "/two")
+
+    # A BatchNorm net under the same two replicas (a second trainer, as a learner's fine-tuning
+    # stages create): moving statistics update, training runs.
+    from tests.fixtures.data_fixtures import write_cifar10_binary
+    write_cifar10_binary(sys.argv[1] + "/cifar", nb_train_per_file=16, nb_eval=8)
+    strategy = mirrored
+    helper = nets.create_model_helper("resnet_at_cifar10", nets.NetConfig(tiny=True))
+    data = datasets.create_dataset(datasets.DataConfig(dataset="cifar10",
+                                                       data_dir=sys.argv[1] + "/cifar", batch_size=4))
+    with strategy.scope():
+        resnet = helper.build_model(data.input_shape, data.nb_classes)
+    config = TrainConfig.from_defaults(helper.train_defaults(), nb_iters_train=3, save_step=1000)
+    Trainer(resnet, data, config, strategy=strategy, checkpoint_dir=sys.argv[1] + "/resnet").train()
+    moving_mean = resnet.get_layer("stem_bn").moving_mean.numpy()
+
     print(json.dumps({"max_diff": max(float(np.abs(a - b).max()) for a, b in zip(one, two)),
-                      "max_change": max(float(np.abs(a).max()) for a in one)}))
+                      "max_change": max(float(np.abs(a).max()) for a in one),
+                      "batch_norm_updated": bool(np.abs(moving_mean).max() > 0)}))
 """)
 
 
@@ -104,3 +137,4 @@ def test_two_replicas_learn_what_one_replica_learns(tmp_path):
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     assert numbers["max_change"] > 0.01
     assert numbers["max_diff"] < 1e-5
+    assert numbers["batch_norm_updated"]

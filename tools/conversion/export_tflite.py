@@ -187,7 +187,7 @@ def _first_images(batches: Any, nb_images: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------------- command line
 @dataclasses.dataclass(frozen=True)
-class ExportConfig:
+class ExportCommand:
     """The command line, resolved.
 
     Attributes:
@@ -238,7 +238,7 @@ def load_keras_model(path: str) -> keras.Model:
         raise ValueError(f"Could not load the Keras model '{path}': {error}") from error
 
 
-def run(config: ExportConfig) -> ExportReport:
+def run(config: ExportCommand) -> ExportReport:
     """Loads the model and the dataset named by ``config`` and exports the model."""
     import datasets
 
@@ -272,9 +272,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                        flag_values=flag_values)
 
 
-def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> ExportConfig:
-    """Turns parsed flags into an ``ExportConfig``."""
-    return ExportConfig(
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> ExportCommand:
+    """Turns parsed flags into an ``ExportCommand``."""
+    return ExportCommand(
         model_file=flag_values.model_file, dataset=flag_values.dataset,
         data_dir=flag_values.data_dir_local, out_dir=flag_values.out_dir,
         nb_calibration=flag_values.nb_calibration, batch_size_eval=flag_values.batch_size_eval,
