@@ -25,14 +25,15 @@ def run(config: RunConfig) -> dict:
     Everything that can be checked cheaply -- learner and net names, data files, the pre-trained
     model a learner needs -- is checked before any training starts.
     """
+    strategy = create_strategy(config.enbl_multi_gpu)  # multi-worker: before any other TF op
     learner_class = get_learner_class(config.learner)
     helper = create_model_helper(config.net, config.net_config)
     dataset = create_dataset(config.data)
     keras.utils.set_random_seed(config.train.seed)
-    strategy = create_strategy(config.enbl_multi_gpu)
-    event_log = EventLog(os.path.join(config.log_dir, "events.jsonl"))
+    chief = is_chief(strategy)
+    event_log = EventLog(os.path.join(config.log_dir, "events.jsonl") if chief else None)
     context = RunContext(config=config, helper=helper, dataset=dataset, strategy=strategy,
-                         event_log=event_log, is_chief=is_chief(strategy))
+                         event_log=event_log, is_chief=chief)
     if config.distillation.enabled and not os.path.isfile(context.pretrained_model_path):
         context.load_pretrained()  # raises with the path and how to create it
     learner = learner_class(context)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -118,7 +120,7 @@ class Trainer:
         self.config = config
         self.strategy = strategy
         self.checkpoint_dir = checkpoint_dir
-        self.event_log = event_log
+        self.event_log = event_log if write_files else None
         self.summary_dir = summary_dir
         self.extra_losses = list(extra_losses)
         self.callbacks = list(callbacks)
@@ -213,7 +215,7 @@ class Trainer:
             self.save()
             logging.warning("%s interrupted at step %d; rerun the same command to resume.",
                             self.description, self.step)
-            if self.event_log and self.write_files:
+            if self.event_log:
                 self.event_log.write("interrupted", description=self.description, step=self.step)
             raise
         finally:
@@ -229,12 +231,19 @@ class Trainer:
         return result
 
     def save(self) -> None:
-        """Writes a checkpoint at the current step (chief only)."""
-        if self.write_files:
-            path = self._manager.save(checkpoint_number=self.step)
-            logging.info("Saved checkpoint %s", path)
-            if self.event_log:
-                self.event_log.write("checkpoint", step=self.step, path=path)
+        """Writes a checkpoint at the current step.
+
+        Every worker of a multi-worker job takes part in saving (it may need collective ops);
+        only the chief's copy is kept, the others write to a temporary directory.
+        """
+        if not self.write_files:
+            with tempfile.TemporaryDirectory() as scratch:
+                self._checkpoint.write(os.path.join(scratch, "ckpt"))
+            return
+        path = self._manager.save(checkpoint_number=self.step)
+        logging.info("Saved checkpoint %s", path)
+        if self.event_log:
+            self.event_log.write("checkpoint", step=self.step, path=path)
 
     # ------------------------------------------------------------------ internals
     def _evaluate_and_log(self) -> None:
@@ -281,8 +290,6 @@ class Trainer:
         logging.info("%s step %d/%d: loss=%.4f accuracy=%.4f lrn_rate=%.3g images/s=%.0f",
                      self.description, record["step"], self.total_steps, record["loss"],
                      record["accuracy"], record["lrn_rate"], record["images_per_sec"])
-        if not self.write_files:
-            return
         if self.event_log:
             self.event_log.write("train_step", description=self.description, **record)
         if writer is not None:

@@ -44,3 +44,29 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def tf_config(hosts: list[str], task_index: int, port: int = 12345) -> str:
+    """The ``TF_CONFIG`` of worker ``task_index`` in a job over ``hosts`` (worker 0 is the chief).
+
+    Args:
+        hosts: host names, one worker each, in the same order on every worker.
+        task_index: this worker's position in ``hosts``.
+        port: port every worker listens on.
+    """
+    if not 0 <= task_index < len(hosts):
+        raise ValueError(f"Expected 0 <= task_index < {len(hosts)} (the number of hosts). "
+                         f"Received: task_index={task_index}")
+    workers = [host if ":" in host else f"{host}:{port}" for host in hosts]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": task_index}})
+
+
+if __name__ == "__main__":  # used by scripts/run_cluster.sh
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Print the TF_CONFIG of one worker.")
+    parser.add_argument("--hosts", required=True, help="comma-separated host names")
+    parser.add_argument("--task_index", type=int, required=True)
+    parser.add_argument("--port", type=int, default=12345)
+    arguments = parser.parse_args()
+    print(tf_config(arguments.hosts.split(","), arguments.task_index, arguments.port))

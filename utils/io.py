@@ -39,13 +39,19 @@ def _to_builtin(value):
 
 
 class EventLog:
-    """Appends one JSON object per line (``events.jsonl``): what happened, when."""
+    """Appends one JSON object per line (``events.jsonl``): what happened, when.
 
-    def __init__(self, path: str):
+    With ``path=None`` (workers other than the chief) it writes nothing.
+    """
+
+    def __init__(self, path: str | None):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
     def write(self, event: str, **fields: Any) -> None:
+        if self.path is None:
+            return
         record = {"time": round(time.time(), 3), "event": event, **fields}
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record, default=_to_builtin) + "\n")
