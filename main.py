@@ -50,7 +50,10 @@ flags.DEFINE_float("lrn_rate_init", None, "Initial learning rate for a batch of 
 flags.DEFINE_integer("batch_size_norm", None, "Batch size lrn_rate_init is stated for.")
 flags.DEFINE_float("momentum", None, "SGD momentum.")
 flags.DEFINE_float("loss_w_dcy", None, "L2 weight decay (BatchNorm excluded).")
-flags.DEFINE_enum("lrn_rate_schedule", "piecewise", ["piecewise", "cosine"], "Learning-rate schedule.")
+flags.DEFINE_enum("lrn_rate_schedule", None, ["piecewise", "cosine", "exponential"],
+                  "Learning-rate schedule (default: the net's).")
+flags.DEFINE_float("lrn_rate_dcy_epochs", None, "Exponential schedule: epochs between decays.")
+flags.DEFINE_float("lrn_rate_dcy_rate", None, "Exponential schedule: factor of each decay.")
 flags.DEFINE_list("lrn_rate_dcy_bnds", None, "Piecewise decay boundaries, in epochs.")
 flags.DEFINE_list("lrn_rate_dcy_rates", None, "Piecewise multipliers (one more than boundaries).")
 flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs (cosine schedule).")
@@ -86,6 +89,10 @@ def _ints(name: str, values):
         raise ValueError(f"Expected comma-separated integers for --{name}. Received: {','.join(values)}") from None
 
 
+def _given_or(value, default):
+    return default if value is None else value
+
+
 def config_from_flags(default_net: str):
     """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read)."""
     from datasets.base import DataConfig
@@ -100,8 +107,8 @@ def config_from_flags(default_net: str):
     data = DataConfig(
         dataset=FLAGS.dataset or helper.default_dataset,
         data_dir=FLAGS.data_dir_local,
-        batch_size=FLAGS.batch_size or defaults.batch_size,
-        batch_size_eval=FLAGS.batch_size_eval or defaults.batch_size_eval,
+        batch_size=_given_or(FLAGS.batch_size, defaults.batch_size),
+        batch_size_eval=_given_or(FLAGS.batch_size_eval, defaults.batch_size_eval),
         nb_smpls_val=FLAGS.nb_smpls_val, image_size=FLAGS.image_size, seed=FLAGS.seed,
         shuffle_buffer=FLAGS.buffer_size)
     train = TrainConfig.from_defaults(
@@ -111,6 +118,7 @@ def config_from_flags(default_net: str):
         lrn_rate_schedule=FLAGS.lrn_rate_schedule,
         lrn_rate_dcy_bnds=_floats("lrn_rate_dcy_bnds", FLAGS.lrn_rate_dcy_bnds),
         lrn_rate_dcy_rates=_floats("lrn_rate_dcy_rates", FLAGS.lrn_rate_dcy_rates),
+        lrn_rate_dcy_epochs=FLAGS.lrn_rate_dcy_epochs, lrn_rate_dcy_rate=FLAGS.lrn_rate_dcy_rate,
         warmup_epochs=FLAGS.warmup_epochs, summ_step=FLAGS.summ_step, save_step=FLAGS.save_step,
         nb_iters_train=FLAGS.nb_iters_train, seed=FLAGS.seed)
     return RunConfig(

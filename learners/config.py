@@ -7,7 +7,7 @@ import dataclasses
 from datasets.base import DataConfig
 from nets.model_helper import NetConfig, TrainDefaults
 
-LRN_RATE_SCHEDULES = ("piecewise", "cosine")
+LRN_RATE_SCHEDULES = ("piecewise", "cosine", "exponential")
 EXEC_MODES = ("train", "eval")
 
 
@@ -34,9 +34,11 @@ class TrainConfig:
         batch_size_norm: batch size ``lrn_rate_init`` is stated for.
         momentum: SGD momentum.
         loss_w_dcy: L2 weight-decay coefficient (BatchNorm parameters are not decayed).
-        lrn_rate_schedule: ``piecewise`` (the original's rule) or ``cosine``.
+        lrn_rate_schedule: ``piecewise`` or ``exponential`` (the original's rules) or ``cosine``.
         lrn_rate_dcy_bnds: piecewise decay boundaries, in epochs (before ``nb_epochs_rat``).
         lrn_rate_dcy_rates: multipliers of the initial rate, one more than the boundaries.
+        lrn_rate_dcy_epochs: exponential (staircase) decay period, in epochs.
+        lrn_rate_dcy_rate: exponential decay factor applied every period.
         warmup_epochs: linear warm-up of the learning rate (cosine schedule only).
         summ_step: steps between log lines and TensorBoard summaries.
         save_step: steps between checkpoints (and evaluations).
@@ -53,6 +55,8 @@ class TrainConfig:
     lrn_rate_schedule: str = "piecewise"
     lrn_rate_dcy_bnds: tuple[float, ...] = ()
     lrn_rate_dcy_rates: tuple[float, ...] = (1.0,)
+    lrn_rate_dcy_epochs: float = 0.0
+    lrn_rate_dcy_rate: float = 1.0
     warmup_epochs: float = 0.0
     summ_step: int = 100
     save_step: int = 10000
@@ -66,6 +70,12 @@ class TrainConfig:
         if self.lrn_rate_schedule not in LRN_RATE_SCHEDULES:
             raise ValueError(f"Expected `lrn_rate_schedule` in {LRN_RATE_SCHEDULES}. "
                              f"Received: lrn_rate_schedule={self.lrn_rate_schedule!r}")
+        if self.lrn_rate_schedule == "exponential" and not (
+                self.lrn_rate_dcy_epochs > 0 and 0 < self.lrn_rate_dcy_rate <= 1):
+            raise ValueError(
+                "Expected `lrn_rate_dcy_epochs` > 0 and 0 < `lrn_rate_dcy_rate` <= 1 for the "
+                f"exponential schedule. Received: lrn_rate_dcy_epochs={self.lrn_rate_dcy_epochs}, "
+                f"lrn_rate_dcy_rate={self.lrn_rate_dcy_rate}")
         if len(self.lrn_rate_dcy_rates) != len(self.lrn_rate_dcy_bnds) + 1:
             raise ValueError(
                 "Expected one more `lrn_rate_dcy_rates` than `lrn_rate_dcy_bnds`. Received: "
@@ -80,7 +90,10 @@ class TrainConfig:
         values = dict(nb_epochs=defaults.nb_epochs, lrn_rate_init=defaults.lrn_rate_init,
                       batch_size_norm=defaults.batch_size_norm, momentum=defaults.momentum,
                       loss_w_dcy=defaults.loss_w_dcy, lrn_rate_dcy_bnds=defaults.lrn_rate_dcy_bnds,
-                      lrn_rate_dcy_rates=defaults.lrn_rate_dcy_rates)
+                      lrn_rate_dcy_rates=defaults.lrn_rate_dcy_rates,
+                      lrn_rate_schedule=defaults.lrn_rate_schedule,
+                      lrn_rate_dcy_epochs=defaults.lrn_rate_dcy_epochs,
+                      lrn_rate_dcy_rate=defaults.lrn_rate_dcy_rate)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

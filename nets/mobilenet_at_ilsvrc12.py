@@ -15,19 +15,8 @@ TINY_V2_HEAD_CHANNELS = 64
 # MobileNet v2's original schedule: 412 epochs, the rate multiplied by 0.98 ** 2.5 every 2.5
 # epochs (staircase exponential decay, i.e. 0.98 per epoch).
 V2_NB_EPOCHS = 412
-V2_DECAY_EPOCH_STEP = 2.5
-V2_DECAY_RATE_PER_EPOCH = 0.98
-
-
-def _staircase_exponential_as_piecewise(nb_epochs: float, epoch_step: float,
-                                        rate_per_epoch: float) -> tuple[tuple[float, ...],
-                                                                        tuple[float, ...]]:
-    """Boundaries and rates of the piecewise-constant schedule equal to a staircase decay."""
-    nb_steps = int(nb_epochs // epoch_step)
-    boundaries = tuple(epoch_step * step for step in range(1, nb_steps + 1)
-                       if epoch_step * step < nb_epochs)
-    rates = tuple(rate_per_epoch ** (epoch_step * step) for step in range(len(boundaries) + 1))
-    return boundaries, rates
+V2_DECAY_EPOCHS = 2.5
+V2_DECAY_RATE = 0.98 ** 2.5
 
 
 @MODEL_HELPERS.register("mobilenet_at_ilsvrc12")
@@ -70,9 +59,6 @@ class MobilenetAtIlsvrc12(ModelHelper):
         if self.config.mobilenet_version == 1:
             return TrainDefaults(nb_epochs=100, lrn_rate_dcy_bnds=(30, 60, 80, 90),
                                  lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), **common)
-        # TrainDefaults only describes piecewise-constant schedules; the original's staircase
-        # exponential decay is one, written out with a boundary every 2.5 epochs (164 of them).
-        boundaries, rates = _staircase_exponential_as_piecewise(
-            V2_NB_EPOCHS, V2_DECAY_EPOCH_STEP, V2_DECAY_RATE_PER_EPOCH)
-        return TrainDefaults(nb_epochs=V2_NB_EPOCHS, lrn_rate_dcy_bnds=boundaries,
-                             lrn_rate_dcy_rates=rates, **common)
+        return TrainDefaults(nb_epochs=V2_NB_EPOCHS, lrn_rate_schedule="exponential",
+                             lrn_rate_dcy_epochs=V2_DECAY_EPOCHS, lrn_rate_dcy_rate=V2_DECAY_RATE,
+                             lrn_rate_dcy_bnds=(), lrn_rate_dcy_rates=(1.0,), **common)

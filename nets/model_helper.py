@@ -51,7 +51,9 @@ class TrainDefaults:
     """Training defaults of a (model, dataset) pair, before command-line overrides.
 
     ``lrn_rate_dcy_bnds`` are epochs (scaled by ``nb_epochs_rat``); ``lrn_rate_dcy_rates`` has one
-    more entry than the boundaries: the multiplier of the initial rate in each interval.
+    more entry than the boundaries: the multiplier of the initial rate in each interval. The
+    ``exponential`` schedule multiplies the rate by ``lrn_rate_dcy_rate`` every
+    ``lrn_rate_dcy_epochs`` epochs instead.
     """
 
     nb_epochs: float
@@ -63,6 +65,9 @@ class TrainDefaults:
     lrn_rate_dcy_rates: tuple[float, ...]
     batch_size: int = 128
     batch_size_eval: int = 100
+    lrn_rate_schedule: str = "piecewise"
+    lrn_rate_dcy_epochs: float = 0.0
+    lrn_rate_dcy_rate: float = 1.0
 
 
 class ModelHelper(abc.ABC):

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: the original's piecewise rule with linear batch scaling, and cosine."""
+"""Learning-rate schedules: the original's piecewise and exponential rules (linear batch scaling), cosine."""
 
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ def build_schedule(config, global_batch_size: int, steps_per_epoch: float, total
                 initial_learning_rate=0.0, decay_steps=max(total_steps - warmup_steps, 1),
                 warmup_target=initial, warmup_steps=warmup_steps)
         return keras.optimizers.schedules.CosineDecay(initial, decay_steps=max(total_steps, 1))
+    if config.lrn_rate_schedule == "exponential":
+        period = max(1, round(config.lrn_rate_dcy_epochs * config.nb_epochs_rat * steps_per_epoch))
+        return keras.optimizers.schedules.ExponentialDecay(
+            initial, decay_steps=period, decay_rate=config.lrn_rate_dcy_rate, staircase=True)
     boundaries = [int(math.ceil(b * config.nb_epochs_rat * steps_per_epoch))
                   for b in config.lrn_rate_dcy_bnds]
     if not boundaries:

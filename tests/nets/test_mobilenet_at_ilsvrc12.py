@@ -99,8 +99,6 @@ def test_schedules():
                              NetConfig(mobilenet_version=2)).train_defaults()
     # The original's staircase decay: x0.98**2.5 every 2.5 epochs over 412 epochs.
     assert v2.nb_epochs == 412
-    assert len(v2.lrn_rate_dcy_bnds) == 164  # 2.5, 5.0, ..., 410.0
-    assert v2.lrn_rate_dcy_bnds[:2] == (2.5, 5.0) and v2.lrn_rate_dcy_bnds[-1] == 410.0
-    assert v2.lrn_rate_dcy_rates[1] == pytest.approx(0.98 ** 2.5)
-    assert v2.lrn_rate_dcy_rates[-1] == pytest.approx(0.98 ** 410)
+    assert (v2.lrn_rate_schedule, v2.lrn_rate_dcy_epochs) == ("exponential", 2.5)
+    assert v2.lrn_rate_dcy_rate == pytest.approx(0.98 ** 2.5)
     assert (v2.lrn_rate_init, v2.batch_size_norm, v2.loss_w_dcy) == (0.045, 96, 4e-5)

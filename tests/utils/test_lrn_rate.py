@@ -28,6 +28,15 @@ def test_cosine_with_warmup():
     assert float(schedule(110)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_exponential_staircase_decay():
+    config = TrainConfig(lrn_rate_init=0.1, batch_size_norm=128, lrn_rate_schedule="exponential",
+                         lrn_rate_dcy_epochs=2.5, lrn_rate_dcy_rate=0.5)
+    schedule = build_schedule(config, global_batch_size=128, steps_per_epoch=10, total_steps=100)
+    assert float(schedule(24)) == pytest.approx(0.1)
+    assert float(schedule(25)) == pytest.approx(0.05)
+    assert float(schedule(74)) == pytest.approx(0.025)
+
+
 @pytest.mark.parametrize("field,value", [("nb_epochs_rat", -1.0), ("lrn_rate_init", 0.0),
                                          ("momentum", -0.1), ("lrn_rate_schedule", "linear")])
 def test_invalid_training_settings_name_the_field(field, value):
