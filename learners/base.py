@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import json
 import os
 
 import keras
@@ -115,9 +116,19 @@ class Learner(abc.ABC):
                        extra_losses=extra_losses, description=description,
                        write_files=context.is_chief, **kwargs)
 
+    @property
+    def metrics_path(self) -> str:
+        return os.path.join(self.context.output_dir, "metrics.json")
+
+    def read_metrics(self) -> dict:
+        """The ``metrics.json`` an earlier run of this learner wrote, or ``{}``."""
+        if not os.path.isfile(self.metrics_path):
+            return {}
+        with open(self.metrics_path) as handle:
+            return json.load(handle)
+
     def write_metrics(self, metrics: dict) -> str:
         """Writes ``metrics.json`` in the output directory (chief only); returns its path."""
-        path = os.path.join(self.context.output_dir, "metrics.json")
         if self.context.is_chief:
-            write_json_atomic(path, metrics)
-        return path
+            write_json_atomic(self.metrics_path, metrics)
+        return self.metrics_path

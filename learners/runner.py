@@ -49,8 +49,8 @@ def run(config: RunConfig) -> dict:
         return metrics
 
     model = learner.train()
-    metrics_path = os.path.join(context.output_dir, "metrics.json")
-    metrics = _read_json(metrics_path)
+    metrics_path = learner.metrics_path
+    metrics = learner.read_metrics()
     if "eval" not in metrics:
         metrics["eval"] = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
     if config.export.enabled and context.is_chief:
@@ -98,10 +98,3 @@ def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
                      f"median {row['median_ms']:.3f} ms (p10 {row['p10_ms']:.3f}, p90 {row['p90_ms']:.3f})")
     lines.append("=" * 72)
     return "\n".join(lines)
-
-
-def _read_json(path: str) -> dict:
-    if os.path.isfile(path):
-        with open(path) as handle:
-            return json.load(handle)
-    return {}

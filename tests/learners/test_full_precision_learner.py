@@ -55,6 +55,8 @@ def test_finished_run_is_not_retrained(tmp_path):
     events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
     starts = [e for e in events if e["event"] == "train_start"]
     assert [e["step"] for e in starts] == [0, 300]
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["train"]["resumed_from"] == 0 and saved["train"]["seconds"] > 0
     assert os.path.getmtime(tmp_path / "out" / "checkpoints" / "checkpoint") >= first
 
 
