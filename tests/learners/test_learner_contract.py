@@ -1,0 +1,61 @@
+"""The contract every registered learner meets, checked through the same ``run(config)`` as main.py.
+
+Each learner, on a tiny LeNet over digits (the pre-trained model is trained first when the
+learner needs one): trains, keeps the output shape, writes ``model.keras`` that loads back with
+the same outputs, writes ``metrics.json``, exports a float TFLite with parity to Keras and an int8
+TFLite that passes the integer audit, and evaluates its saved model in ``--exec_mode eval``.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import datasets  # noqa: F401  (registers)
+import learners  # noqa: F401  (registers)
+import nets  # noqa: F401  (registers)
+from datasets.base import DataConfig
+from datasets.registry import create_dataset
+from learners.config import ExportConfig, RunConfig, TrainConfig
+from learners.registry import LEARNERS
+from learners.runner import run
+from nets.model_helper import NetConfig
+
+
+def _config(tmp_path, learner, **overrides):
+    values = dict(
+        learner=learner, net="lenet_at_digits", model_dir=str(tmp_path / "models"),
+        save_dir=str(tmp_path / learner), log_dir=str(tmp_path / "logs"),
+        data=DataConfig(batch_size=32), net_config=NetConfig(tiny=True),
+        train=TrainConfig(nb_iters_train=200, lrn_rate_init=0.02, batch_size_norm=32,
+                          loss_w_dcy=1e-4, summ_step=100, save_step=100),
+        export=ExportConfig(nb_calibration=64, benchmark_threads=(1,), benchmark_repeats=5))
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+@pytest.mark.parametrize("learner", LEARNERS.names())
+def test_learner_contract(tmp_path, learner):
+    if learner != "full-prec":
+        run(_config(tmp_path, "full-prec", export=ExportConfig(enabled=False)))
+    metrics = run(_config(tmp_path, learner))
+
+    output_dir = tmp_path / learner
+    model = keras.models.load_model(output_dir / "model.keras")
+    assert model.output_shape == (None, 10)
+    images = create_dataset(DataConfig()).calibration_images(16)
+    reloaded = keras.models.load_model(output_dir / "model.keras")
+    np.testing.assert_allclose(model.predict(images, verbose=0), reloaded.predict(images, verbose=0))
+
+    saved = json.loads((output_dir / "metrics.json").read_text())
+    assert saved["eval"]["nb_examples"] == 360
+    assert saved["export"]["max_abs_logit_diff"] <= 1e-4
+    assert saved["export"]["int8_audit"]["passed"]
+    assert os.path.getsize(output_dir / "model_int8.tflite") > 0
+    assert {row["threads"] for row in saved["latency"]} == {1}
+    assert metrics["eval"]["accuracy"] == pytest.approx(saved["eval"]["accuracy"])
+
+    evaluated = run(_config(tmp_path, learner, exec_mode="eval"))
+    assert evaluated["eval"]["accuracy"] == pytest.approx(saved["eval"]["accuracy"])
