@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import nets
+from learners.config import TrainConfig
 from nets import MODEL_HELPERS, NetConfig, create_model_helper
 
 # Input shape and class count of each helper's default dataset. ImageNet nets are built at full
@@ -63,11 +64,13 @@ def test_helper_builds_logits_model(name, options, tiny):
 @pytest.mark.parametrize("name, options", HELPER_CONFIGS)
 def test_train_defaults_are_consistent(name, options):
     defaults = create_model_helper(name, NetConfig(**options)).train_defaults()
-    boundaries = defaults.lrn_rate_dcy_bnds
-    assert len(defaults.lrn_rate_dcy_rates) == len(boundaries) + 1
-    assert list(boundaries) == sorted(boundaries) and 0 < boundaries[0]
-    assert boundaries[-1] < defaults.nb_epochs
-    assert defaults.lrn_rate_dcy_rates[0] == 1.0
+    TrainConfig.from_defaults(defaults)  # validates the schedule
+    if defaults.lrn_rate_schedule == "piecewise":
+        boundaries = defaults.lrn_rate_dcy_bnds
+        assert 0 < boundaries[0] and boundaries[-1] < defaults.nb_epochs
+        assert defaults.lrn_rate_dcy_rates[0] == 1.0
+    else:
+        assert 0 < defaults.lrn_rate_dcy_epochs < defaults.nb_epochs
     assert 0 < defaults.momentum < 1 and defaults.loss_w_dcy > 0
 
 
