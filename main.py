@@ -160,6 +160,9 @@ def launch(default_net: str = "lenet_at_digits") -> None:
             logging.error("%s", error)
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:  # the trainer saved a checkpoint and said how to resume
+            print("interrupted: rerun the same command to resume", file=sys.stderr)
+            sys.exit(130)
 
     app.run(_main)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -31,6 +33,22 @@ from utils.lrn_rate import build_schedule
 
 ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 """``(images, student_logits) -> per-example loss``; averaged over the global batch by the trainer."""
+
+
+def _sigterm_raises_keyboard_interrupt() -> Callable[[], None]:
+    """Makes SIGTERM (``kill``, a scheduler's pre-emption notice) stop training like Ctrl-C does.
+
+    Returns the function that puts the previous handler back. Only the main thread may set
+    handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _interrupt(signal_number, frame):
+        raise KeyboardInterrupt(f"signal {signal_number}")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 class StepCallback(Protocol):
@@ -189,6 +207,7 @@ class Trainer:
         step = start_step
         progress = tqdm(total=self.total_steps, initial=start_step, desc=self.description,
                         file=sys.stderr, dynamic_ncols=True, disable=None, mininterval=1.0)
+        restore_sigterm = _sigterm_raises_keyboard_interrupt()
         try:
             while step < self.total_steps:
                 loss, accuracy = train_step(iterator)
@@ -220,6 +239,7 @@ class Trainer:
             raise
         finally:
             progress.close()
+            restore_sigterm()
         self.save()
         seconds = time.time() - started
         last = window.last or {"loss": float("nan"), "accuracy": float("nan")}
