@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging as pylogging
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from absl import app, flags, logging
 
@@ -65,6 +67,14 @@ flags.DEFINE_boolean("enbl_dst", False, "Add distillation from the pre-trained m
 flags.DEFINE_float("loss_w_dst", 4.0, "Distillation loss weight.")
 flags.DEFINE_float("tempr_dst", 4.0, "Distillation softmax temperature.")
 
+# ---------------------------------------------------------------------------- AutoML search
+flags.DEFINE_string("hpo_backend", None, "Search the flags in --hpo_space with this backend "
+                    "(gp, tpe, ddpg, random), then re-train the best setting.")
+flags.DEFINE_string("hpo_space", None, "JSON search space over flags: "
+                    '[{"name": "lrn_rate_init", "type": "continuous", "low": 0.01, "high": 0.3, "log": true}, ...]')
+flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted search resumes).")
+flags.DEFINE_float("hpo_trial_epochs_rat", 0.1, "Fraction of the full schedule each trial trains for.")
+
 # ---------------------------------------------------------------------------- export
 flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
 flags.DEFINE_integer("nb_calibration", 500, "Training images used to calibrate the int8 model.")
@@ -93,50 +103,119 @@ def _given_or(value, default):
     return default if value is None else value
 
 
-def config_from_flags(default_net: str):
-    """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read)."""
+class _FlagValues:
+    """The parsed flags with some values overridden (an AutoML trial's candidate)."""
+
+    def __init__(self, overrides: Mapping[str, Any]):
+        self._overrides = dict(overrides)
+
+    def __getattr__(self, name: str):
+        return self._overrides[name] if name in self._overrides else FLAGS[name].value
+
+
+def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = None):
+    """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read).
+
+    Args:
+        default_net: the launcher's model helper.
+        overrides: flag values that replace the parsed ones (``{flag name: value}``).
+    """
+    values = _FlagValues(overrides or {})
     from datasets.base import DataConfig
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
     from nets.model_helper import NetConfig, create_model_helper
 
-    net = FLAGS.net or default_net
-    net_config = NetConfig(resnet_size=FLAGS.resnet_size, mobilenet_version=FLAGS.mobilenet_version,
-                           mobilenet_depth_mult=FLAGS.mobilenet_depth_mult, tiny=FLAGS.tiny_net)
+    net = values.net or default_net
+    net_config = NetConfig(resnet_size=values.resnet_size, mobilenet_version=values.mobilenet_version,
+                           mobilenet_depth_mult=values.mobilenet_depth_mult, tiny=values.tiny_net)
     helper = create_model_helper(net, net_config)
     defaults = helper.train_defaults()
     data = DataConfig(
-        dataset=FLAGS.dataset or helper.default_dataset,
-        data_dir=FLAGS.data_dir_local,
-        batch_size=_given_or(FLAGS.batch_size, defaults.batch_size),
-        batch_size_eval=_given_or(FLAGS.batch_size_eval, defaults.batch_size_eval),
-        nb_smpls_val=FLAGS.nb_smpls_val, image_size=FLAGS.image_size, seed=FLAGS.seed,
-        shuffle_buffer=FLAGS.buffer_size)
+        dataset=values.dataset or helper.default_dataset,
+        data_dir=values.data_dir_local,
+        batch_size=_given_or(values.batch_size, defaults.batch_size),
+        batch_size_eval=_given_or(values.batch_size_eval, defaults.batch_size_eval),
+        nb_smpls_val=values.nb_smpls_val, image_size=values.image_size, seed=values.seed,
+        shuffle_buffer=values.buffer_size)
     train = TrainConfig.from_defaults(
-        defaults, nb_epochs=FLAGS.nb_epochs, nb_epochs_rat=FLAGS.nb_epochs_rat,
-        lrn_rate_init=FLAGS.lrn_rate_init, batch_size_norm=FLAGS.batch_size_norm,
-        momentum=FLAGS.momentum, loss_w_dcy=FLAGS.loss_w_dcy,
-        lrn_rate_schedule=FLAGS.lrn_rate_schedule,
-        lrn_rate_dcy_bnds=_floats("lrn_rate_dcy_bnds", FLAGS.lrn_rate_dcy_bnds),
-        lrn_rate_dcy_rates=_floats("lrn_rate_dcy_rates", FLAGS.lrn_rate_dcy_rates),
-        lrn_rate_dcy_epochs=FLAGS.lrn_rate_dcy_epochs, lrn_rate_dcy_rate=FLAGS.lrn_rate_dcy_rate,
-        warmup_epochs=FLAGS.warmup_epochs, summ_step=FLAGS.summ_step, save_step=FLAGS.save_step,
-        nb_iters_train=FLAGS.nb_iters_train, seed=FLAGS.seed)
+        defaults, nb_epochs=values.nb_epochs, nb_epochs_rat=values.nb_epochs_rat,
+        lrn_rate_init=values.lrn_rate_init, batch_size_norm=values.batch_size_norm,
+        momentum=values.momentum, loss_w_dcy=values.loss_w_dcy,
+        lrn_rate_schedule=values.lrn_rate_schedule,
+        lrn_rate_dcy_bnds=_floats("lrn_rate_dcy_bnds", values.lrn_rate_dcy_bnds),
+        lrn_rate_dcy_rates=_floats("lrn_rate_dcy_rates", values.lrn_rate_dcy_rates),
+        lrn_rate_dcy_epochs=values.lrn_rate_dcy_epochs, lrn_rate_dcy_rate=values.lrn_rate_dcy_rate,
+        warmup_epochs=values.warmup_epochs, summ_step=values.summ_step, save_step=values.save_step,
+        nb_iters_train=values.nb_iters_train, seed=values.seed)
     return RunConfig(
-        learner=FLAGS.learner, exec_mode=FLAGS.exec_mode, net=net, model_dir=FLAGS.model_dir,
-        save_dir=FLAGS.save_dir, log_dir=FLAGS.log_dir or "./logs", enbl_multi_gpu=FLAGS.enbl_multi_gpu,
-        debug=FLAGS.debug, data=data, net_config=net_config, train=train,
-        distillation=DistillationConfig(enabled=FLAGS.enbl_dst, loss_w_dst=FLAGS.loss_w_dst,
-                                        tempr_dst=FLAGS.tempr_dst),
-        export=ExportConfig(enabled=FLAGS.enbl_export, nb_calibration=FLAGS.nb_calibration,
-                            benchmark=FLAGS.enbl_benchmark,
-                            benchmark_threads=_ints("benchmark_threads", FLAGS.benchmark_threads),
-                            benchmark_repeats=FLAGS.nb_repts))
+        learner=values.learner, exec_mode=values.exec_mode, net=net, model_dir=values.model_dir,
+        save_dir=values.save_dir, log_dir=values.log_dir or "./logs", enbl_multi_gpu=values.enbl_multi_gpu,
+        debug=values.debug, data=data, net_config=net_config, train=train,
+        distillation=DistillationConfig(enabled=values.enbl_dst, loss_w_dst=values.loss_w_dst,
+                                        tempr_dst=values.tempr_dst),
+        export=ExportConfig(enabled=values.enbl_export, nb_calibration=values.nb_calibration,
+                            benchmark=values.enbl_benchmark,
+                            benchmark_threads=_ints("benchmark_threads", values.benchmark_threads),
+                            benchmark_repeats=values.nb_repts))
 
 
 def _log_flags() -> None:
     names = sorted({flag.name for module in ("__main__", "main")
                     for flag in FLAGS.get_flags_for_module(module)} | {"log_dir"})
     logging.info("FLAGS:\n%s", "\n".join(f"  --{name}={FLAGS[name].value}" for name in names))
+
+
+# Flags a search may not set: they say what the run is and where it writes, not how it trains.
+_NOT_SEARCHABLE = {"learner", "exec_mode", "net", "dataset", "model_dir", "save_dir", "log_dir",
+                   "data_dir_local", "debug", "enbl_multi_gpu", "tiny_net"}
+
+
+def searchable_space(path: str):
+    """Reads ``--hpo_space`` and checks every dimension against the flag it sets.
+
+    Raises:
+        ValueError: for a name that is not a searchable flag, or bounds/choices the flag rejects.
+    """
+    from hpo.space import Categorical, Continuous, SearchSpace
+
+    space = SearchSpace.from_file(path)
+    known = {flag.name for module in ("__main__", "main") for flag in FLAGS.get_flags_for_module(module)}
+    searchable = sorted(known - _NOT_SEARCHABLE - {n for n in known if n.startswith("hpo_")})
+    for dim in space:
+        if dim.name not in searchable:
+            raise ValueError(f"Expected search dimensions named after flags ({', '.join(searchable)}). "
+                             f"Received: '{dim.name}' in '{path}'")
+        flag = FLAGS[dim.name]
+        kind = type(flag.parser).__name__
+        if isinstance(dim, Continuous) and "Float" not in kind:
+            raise ValueError(f"Expected an integer or categorical dimension for --{dim.name} "
+                             f"({kind}). Received: a continuous one in '{path}'")
+        values = dim.choices if isinstance(dim, Categorical) else (dim.low, dim.high)
+        for value in values:
+            try:
+                flag.parser.parse(value)
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"Expected values --{dim.name} accepts in '{path}'. "
+                                 f"Received: {value!r} ({error})") from None
+    return space
+
+
+def _run_automl(default_net: str) -> None:
+    from hpo.automl import AutoMLConfig, run_automl
+
+    if not FLAGS.hpo_space:
+        raise ValueError("Expected --hpo_space (a JSON search space over flags) with --hpo_backend. "
+                         "Received: none")
+    space = searchable_space(FLAGS.hpo_space)
+    automl = AutoMLConfig(backend=FLAGS.hpo_backend, nb_trials=FLAGS.hpo_nb_trials,
+                          trial_epochs_rat=FLAGS.hpo_trial_epochs_rat)
+
+    def make_config(overrides):
+        return config_from_flags(default_net, {name: FLAGS[name].parser.parse(value)
+                                               for name, value in overrides.items()})
+
+    make_config({})  # every other flag is checked before the first trial
+    run_automl(automl, space, make_config)
 
 
 def launch(default_net: str = "lenet_at_digits") -> None:
@@ -155,7 +234,10 @@ def launch(default_net: str = "lenet_at_digits") -> None:
         from learners.runner import run  # imports TensorFlow: after flags are parsed
 
         try:
-            run(config_from_flags(default_net))
+            if FLAGS.hpo_backend:
+                _run_automl(default_net)
+            else:
+                run(config_from_flags(default_net))
         except (ValueError, FileNotFoundError) as error:
             logging.error("%s", error)
             print(f"error: {error}", file=sys.stderr)

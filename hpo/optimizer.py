@@ -54,6 +54,15 @@ class Optimizer(abc.ABC):
     def _observe(self, candidate: Candidate, reward: float) -> None:
         """Backend hook called by ``tell`` with a validated candidate."""
 
+    def resume(self, nb_past_trials: int) -> None:
+        """Called after the trials of an earlier run were told: draws fresh random numbers.
+
+        Without this, a resumed search would replay the random draws of the first run and
+        propose the candidates it already evaluated. Backends with their own random state
+        re-seed it here too.
+        """
+        self.rng = np.random.default_rng([self.seed, nb_past_trials])
+
     @property
     def best(self) -> tuple[Candidate, float] | None:
         """The best ``(candidate, reward)`` told so far, or ``None`` before the first."""

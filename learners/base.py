@@ -106,6 +106,7 @@ class Learner(abc.ABC):
         """A trainer with this run's logging, checkpoint directory and (if enabled) distillation."""
         context = self.context
         extra_losses = list(kwargs.pop("extra_losses", ()))
+        kwargs.setdefault("exclude_val", self.config.search_trial)
         if self.config.distillation.enabled:
             teacher = context.load_pretrained()
             extra_losses.append(DistillationLoss(teacher, self.config.distillation))

@@ -146,6 +146,8 @@ class RunConfig:
         log_dir: TensorBoard summaries and the JSON-lines event log.
         enbl_multi_gpu: train data-parallel on every visible GPU.
         debug: verbose logging.
+        search_trial: this run is one trial of a search: train without the validation split,
+            report validation accuracy, publish and export nothing.
     """
 
     learner: str = "full-prec"
@@ -161,6 +163,7 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    search_trial: bool = False
 
     def __post_init__(self):
         if self.exec_mode not in EXEC_MODES:

@@ -51,6 +51,12 @@ def run(config: RunConfig) -> dict:
     model = learner.train()
     metrics_path = learner.metrics_path
     metrics = learner.read_metrics()
+    if config.search_trial:  # the reward of a search: validation accuracy, nothing exported
+        metrics["val"] = evaluate(model, dataset.val_dataset(), dataset.nb_classes)
+        if context.is_chief:
+            write_json_atomic(metrics_path, metrics)
+        event_log.write("run_end", metrics_file=metrics_path)
+        return metrics
     if "eval" not in metrics:
         metrics["eval"] = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
     if config.export.enabled and context.is_chief:

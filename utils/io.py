@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import keras
+import numpy as np
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
@@ -16,7 +17,7 @@ def write_json_atomic(path: str, payload: Any) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=_to_builtin)
+        json.dump(payload, handle, indent=2, sort_keys=True, default=json_default)
         handle.write("\n")
     os.replace(handle.name, path)
 
@@ -30,11 +31,12 @@ def save_model_atomic(model: keras.Model, path: str) -> None:
     os.replace(temporary, path)
 
 
-def _to_builtin(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
+def json_default(value):
+    """`json.dump`'s ``default``: NumPy scalars and arrays as Python values, anything else as text."""
+    if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
     return str(value)
 
 
@@ -54,5 +56,5 @@ class EventLog:
             return
         record = {"time": round(time.time(), 3), "event": event, **fields}
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(record, default=_to_builtin) + "\n")
+            handle.write(json.dumps(record, default=json_default) + "\n")
             handle.flush()

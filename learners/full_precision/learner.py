@@ -37,7 +37,7 @@ class FullPrecisionLearner(Learner):
             if self.config.distillation.enabled:
                 logging.info("Distillation is on: %s (the teacher) is left as it was.",
                              context.pretrained_model_path)
-            else:
+            elif not self.config.search_trial:  # a search trial does not replace the model
                 os.makedirs(self.config.model_dir, exist_ok=True)
                 shutil.copyfile(self.output_model_path, context.pretrained_model_path + ".tmp")
                 os.replace(context.pretrained_model_path + ".tmp", context.pretrained_model_path)

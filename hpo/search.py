@@ -1,0 +1,93 @@
+"""The search loop: ask, project onto the budget, evaluate, tell, store -- resumable.
+
+``run_search`` is what every automatic part of the product calls: the AutoML mode over learner
+flags, and the learners' per-layer searches (keep ratios, sparsities, bit-widths).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from absl import logging
+
+from hpo.budget import Budget
+from hpo.optimizer import Optimizer
+from hpo.space import Candidate
+from hpo.trial_store import Trial, TrialStore
+
+Objective = Callable[[Candidate], "float | tuple[float, Mapping[str, Any]]"]
+"""Evaluates a (projected) candidate: returns its reward, or ``(reward, metrics)``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    """The outcome of a search: every trial, in order, and the best one."""
+
+    trials: list[Trial]
+    best: Trial
+
+
+def search_description(optimizer: Optimizer, backend: str, budget: Budget | None,
+                       **extra: Any) -> dict[str, Any]:
+    """What ``TrialStore`` compares when a search is started again on the same directory."""
+    description = {"backend": backend, "seed": optimizer.seed, "space": optimizer.space.to_json()}
+    if budget is not None:
+        description["budget"] = {"kind": budget.kind, "limit": budget.limit}
+    description.update(extra)
+    return description
+
+
+def _format(candidate: Mapping[str, Any], limit: int = 160) -> str:
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in candidate.items())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
+               store: TrialStore | None = None, budget: Budget | None = None,
+               log: Callable[[str], None] = logging.info) -> SearchResult:
+    """Runs (or resumes) a search until ``nb_trials`` trials are done.
+
+    Trials already in ``store`` are told to the optimizer first and count toward ``nb_trials``.
+    Each new candidate is projected onto ``budget`` (if given); the projected candidate is what
+    ``objective`` evaluates, what the optimizer is told and what ``store`` records as
+    ``projected`` (next to the ``candidate`` as asked).
+
+    Raises:
+        ValueError: for ``nb_trials < 1`` or an objective that returns a non-finite reward.
+        InfeasibleBudgetError: before any evaluation, if the budget cannot be met.
+    """
+    if nb_trials < 1:
+        raise ValueError(f"Expected nb_trials >= 1. Received: {nb_trials}")
+    space = optimizer.space
+    if budget is not None:
+        budget.check_feasible(space)
+    trials: list[Trial] = list(store.trials) if store is not None else []
+    for trial in trials:
+        optimizer.tell(trial.projected, trial.reward)
+    if trials:
+        optimizer.resume(len(trials))
+        log(f"search: resumed with {len(trials)} trial(s) from {store.trials_path}; "
+            f"best so far {max(t.reward for t in trials):.4f}")
+    started = time.time()
+    while len(trials) < nb_trials:
+        candidate = optimizer.ask()
+        projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
+        trial_started = time.time()
+        outcome = objective(projected)
+        reward, metrics = outcome if isinstance(outcome, tuple) else (outcome, {})
+        optimizer.tell(projected, reward)  # validates the reward
+        if store is not None:
+            trial = store.new_trial(candidate, projected, reward, metrics, time.time() - trial_started)
+            store.append(trial)
+        else:
+            trial = Trial(len(trials), dict(candidate), dict(projected), float(reward), dict(metrics),
+                          time.time() - trial_started, round(time.time(), 3))
+        trials.append(trial)
+        best = max(trials, key=lambda t: t.reward)
+        log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f} "
+            f"best={best.reward:.4f} (trial {best.trial + 1}) elapsed={time.time() - started:.1f}s")
+    best = max(trials, key=lambda t: t.reward)
+    return SearchResult(trials=trials, best=best)
