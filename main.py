@@ -75,6 +75,19 @@ flags.DEFINE_string("hpo_space", None, "JSON search space over flags: "
 flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted search resumes).")
 flags.DEFINE_float("hpo_trial_epochs_rat", 0.1, "Fraction of the full schedule each trial trains for.")
 
+
+def _define_ddpg_flags() -> None:
+    """The original's ``--ddpg_*`` flags, one per field of ``rl_agents.ddpg.DdpgConfig``."""
+    from rl_agents.ddpg import FLAG_DEFAULTS, FLAG_HELP
+
+    define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+              str: flags.DEFINE_string}
+    for name, default in FLAG_DEFAULTS.items():
+        define[type(default)](name, default, f"DDPG agent (--hpo_backend ddpg): {FLAG_HELP[name]}")
+
+
+_define_ddpg_flags()
+
 # ---------------------------------------------------------------------------- export
 flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
 flags.DEFINE_integer("nb_calibration", 500, "Training images used to calibrate the int8 model.")
@@ -180,7 +193,8 @@ def searchable_space(path: str):
 
     space = SearchSpace.from_file(path)
     known = {flag.name for module in ("__main__", "main") for flag in FLAGS.get_flags_for_module(module)}
-    searchable = sorted(known - _NOT_SEARCHABLE - {n for n in known if n.startswith("hpo_")})
+    searchable = sorted(known - _NOT_SEARCHABLE
+                        - {n for n in known if n.startswith(("hpo_", "ddpg_"))})
     for dim in space:
         if dim.name not in searchable:
             raise ValueError(f"Expected search dimensions named after flags ({', '.join(searchable)}). "
@@ -207,8 +221,14 @@ def _run_automl(default_net: str) -> None:
         raise ValueError("Expected --hpo_space (a JSON search space over flags) with --hpo_backend. "
                          "Received: none")
     space = searchable_space(FLAGS.hpo_space)
+    options = {}
+    if FLAGS.hpo_backend == "ddpg":  # one episode per trial; the noise decays over the trials
+        from rl_agents.ddpg import DdpgConfig
+
+        options = {"config": DdpgConfig.from_flag_values(FLAGS.flag_values_dict()),
+                   "nb_rlouts": FLAGS.hpo_nb_trials}
     automl = AutoMLConfig(backend=FLAGS.hpo_backend, nb_trials=FLAGS.hpo_nb_trials,
-                          trial_epochs_rat=FLAGS.hpo_trial_epochs_rat)
+                          trial_epochs_rat=FLAGS.hpo_trial_epochs_rat, optimizer_options=options)
 
     def make_config(overrides):
         return config_from_flags(default_net, {name: FLAGS[name].parser.parse(value)

@@ -47,7 +47,7 @@ class Budget:
         if self.kind not in BUDGET_KINDS:
             raise ValueError(f"Expected a budget kind in {BUDGET_KINDS}. Received: {self.kind!r}")
         if not callable(self.measure):
-            raise ValueError(f"Expected a callable measure. Received: {self.measure!r}")
+            raise ValueError(f"Expected a callable measure. Received: {self.measure!r}")  # noqa: TRY004 (bad input: main reports ValueErrors)
         if self.names is not None:
             object.__setattr__(self, "names", tuple(self.names))
         if self.steps < 1:

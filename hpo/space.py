@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class Continuous:
 
     def from_unit(self, u: float) -> float:
         u = min(max(float(u), 0.0), 1.0)
+        if u in (0.0, 1.0):  # exact bounds (exp(log(low)) is not always low)
+            return float(self.high if u else self.low)
         if self.log:
             return self.clip(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
         return float(self.low + u * (self.high - self.low))
@@ -91,7 +93,7 @@ class Integer:
         return (value - self.low + 0.5) / (self.high - self.low + 1)
 
     def clip(self, value: Any) -> int:
-        return int(min(max(int(round(float(value))), self.low), self.high))
+        return int(min(max(round(float(value)), self.low), self.high))
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, (int, np.integer)) and self.low <= value <= self.high
@@ -137,7 +139,7 @@ class Categorical:
         return True
 
 
-Dimension = Union[Continuous, Integer, Categorical]
+Dimension = Continuous | Integer | Categorical
 
 
 def per_layer(prefix: str, nb_layers: int, low: float, high: float, log: bool = False) -> list[Continuous]:
@@ -210,7 +212,7 @@ class SearchSpace:
                 result[d.name] = d.clip(value)
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise ValueError(f"Expected a number for dimension '{d.name}'. Received: {value!r}")
+                raise ValueError(f"Expected a number for dimension '{d.name}'. Received: {value!r}")  # noqa: TRY004 (bad input)
             if not d.low - 1e-9 * abs(d.high - d.low) <= float(value) <= d.high + 1e-9 * abs(d.high - d.low):
                 raise ValueError(f"Expected {d.low} <= {d.name} <= {d.high}. Received: {value}")
             result[d.name] = d.clip(value)
@@ -237,7 +239,7 @@ class SearchSpace:
         if isinstance(rows, Mapping) and "dimensions" in rows:
             rows = rows["dimensions"]
         if not isinstance(rows, list):
-            raise ValueError(f"Expected {source} to be a JSON list of dimensions. Received: {type(rows).__name__}")
+            raise ValueError(f"Expected {source} to be a JSON list of dimensions. Received: {type(rows).__name__}")  # noqa: TRY004 (bad input)
         dimensions = []
         for i, row in enumerate(rows):
             where = f"{source}, entry {i}"

@@ -6,10 +6,12 @@ import json
 import os
 import tempfile
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 
 def write_json_atomic(path: str, payload: Any) -> None:

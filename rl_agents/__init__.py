@@ -1,0 +1,1 @@
+"""Reinforcement-learning agents that search per-layer hyper-parameters."""

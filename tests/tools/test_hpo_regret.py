@@ -1,0 +1,58 @@
+"""Tests of tools/benchmark/hpo_regret.py: the library calls and the command line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from tools.benchmark import hpo_regret
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_cli_prints_a_markdown_table_of_every_function_and_backend():
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark.hpo_regret", "--backends", "random,tpe",
+         "--nb_evaluations", "6", "--seeds", "1"],
+        check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "simple regret after 6 evaluations, 1 seed(s) per backend and function"
+    assert lines[1].startswith("| function | backend | median final regret |")
+    rows = [line.split("|")[1:-1] for line in lines[3:]]
+    assert [(row[0].strip(), row[1].strip()) for row in rows] == [
+        ("branin", "random"), ("branin", "tpe"), ("hartmann6", "random"), ("hartmann6", "tpe")]
+    assert all(float(row[2]) >= 0 for row in rows)
+
+
+def test_measure_and_format_table():
+    results = hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=3)
+    assert len(results) == 1 and len(results[0].final_regrets) == 3
+    low, high = results[0].quartiles
+    assert low <= results[0].median <= high
+    table = hpo_regret.format_table(results)
+    assert table.splitlines()[2].startswith(f"| branin | random | {results[0].median:.4g} |")
+
+
+def _parse(argv):
+    flag_values = flags.FlagValues()
+    hpo_regret.define_flags(flag_values)
+    return flag_values(["hpo_regret", *argv]), flag_values
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--backends=random,bayes"], "Unknown hpo backend 'bayes'"),
+    (["--backends=random", "--functions=rosenbrock"], "Received: 'rosenbrock'"),
+])
+def test_cli_errors_name_the_problem(argv, expected):
+    positional, flag_values = _parse(argv)
+    with pytest.raises(SystemExit) as exit_info:
+        hpo_regret.main(positional, flag_values)
+    assert expected in str(exit_info.value.code)
+
+
+def test_seeds_below_one_are_rejected():
+    with pytest.raises(ValueError, match="seeds"):
+        hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=0)

@@ -1,0 +1,120 @@
+"""Simple regret of the search backends on Branin and Hartmann-6, as a markdown table.
+
+Each backend runs ``--seeds`` searches of ``--nb_evaluations`` steps on each function; the table
+gives the median and quartiles of the final simple regret (best value found minus the known
+minimum) and the mean wall time of one search::
+
+    python -m tools.benchmark.hpo_regret --backends gp,tpe,random --nb_evaluations 40 --seeds 5
+
+``ddpg`` (one episode per evaluation, each coordinate one step) is part of the default list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from absl import app, flags
+
+from hpo.benchmarks import FUNCTIONS, get_function, run_regret
+from hpo.optimizer import BACKENDS
+
+DEFAULT_BACKENDS = ("gp", "tpe", "ddpg", "random")
+
+
+def backend_options(backend: str, nb_evaluations: int) -> dict:
+    """Constructor arguments a backend needs to know the length of the search."""
+    if backend == "ddpg":  # One episode per evaluation.
+        return {"nb_rlouts": nb_evaluations}
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegretResult:
+    """The final regrets of one backend's searches on one function."""
+
+    function: str
+    backend: str
+    final_regrets: tuple[float, ...]
+    mean_seconds: float
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.final_regrets))
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        low, high = np.percentile(self.final_regrets, [25, 75])
+        return float(low), float(high)
+
+
+def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: int,
+            nb_seeds: int) -> list[RegretResult]:
+    """Runs every backend on every function with seeds ``0 .. nb_seeds - 1``.
+
+    Raises:
+        ValueError: for an unknown backend or function, or counts below 1.
+    """
+    if nb_seeds < 1:
+        raise ValueError(f"Expected `--seeds` >= 1. Received: {nb_seeds}")
+    functions = [get_function(name) for name in functions]
+    for backend in backends:
+        BACKENDS.get(backend)  # raises for an unknown name, listing the known ones
+    results = []
+    for function in functions:
+        for backend in backends:
+            regrets, seconds = [], []
+            for seed in range(nb_seeds):
+                start = time.perf_counter()
+                regrets.append(run_regret(backend, function, nb_evaluations, seed,
+                                          **backend_options(backend, nb_evaluations))[-1])
+                seconds.append(time.perf_counter() - start)
+            results.append(RegretResult(function.name, backend, tuple(regrets),
+                                        float(np.mean(seconds))))
+    return results
+
+
+def format_table(results: Sequence[RegretResult]) -> str:
+    """A markdown table: function, backend, median final regret, quartiles, seconds per search."""
+    header = "| function | backend | median final regret | quartiles (25%, 75%) | mean s / search |"
+    lines = [header, "|---|---|---:|---:|---:|"]
+    for result in results:
+        low, high = result.quartiles
+        lines.append(f"| {result.function} | {result.backend} | {result.median:.4g} | "
+                     f"{low:.4g}, {high:.4g} | {result.mean_seconds:.2f} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------- command line
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines the command-line flags (in ``flag_values``, so tests can use their own)."""
+    flags.DEFINE_list("backends", list(DEFAULT_BACKENDS), "Backends to compare, comma-separated.",
+                      flag_values=flag_values)
+    flags.DEFINE_list("functions", sorted(FUNCTIONS), "Benchmark functions, comma-separated.",
+                      flag_values=flag_values)
+    flags.DEFINE_integer("nb_evaluations", 40, "Evaluations per search.", lower_bound=1,
+                         flag_values=flag_values)
+    flags.DEFINE_integer("seeds", 5, "Searches per backend and function (seeds 0, 1, ...).",
+                         lower_bound=1, flag_values=flag_values)
+
+
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Runs the comparison named on the command line and prints the table."""
+    if len(argv) > 1:
+        sys.exit(f"hpo_regret: error: unexpected arguments {list(argv[1:])}")
+    try:
+        results = measure(flag_values.backends, flag_values.functions, flag_values.nb_evaluations,
+                          flag_values.seeds)
+    except ValueError as error:
+        sys.exit(f"hpo_regret: error: {error}")
+    print(f"simple regret after {flag_values.nb_evaluations} evaluations, "
+          f"{flag_values.seeds} seed(s) per backend and function")
+    print(format_table(results))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
