@@ -69,24 +69,42 @@ flags.DEFINE_float("tempr_dst", 4.0, "Distillation softmax temperature.")
 
 # ---------------------------------------------------------------------------- AutoML search
 flags.DEFINE_string("hpo_backend", None, "Search the flags in --hpo_space with this backend "
-                    "(gp, tpe, ddpg, random), then re-train the best setting.")
+                    "(gp, tpe, ddpg, random), then re-train the best setting. Without "
+                    "--hpo_space, --learner channel uses it for its keep-ratio search.")
 flags.DEFINE_string("hpo_space", None, "JSON search space over flags: "
                     '[{"name": "lrn_rate_init", "type": "continuous", "low": 0.01, "high": 0.3, "log": true}, ...]')
 flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted search resumes).")
 flags.DEFINE_float("hpo_trial_epochs_rat", 0.1, "Fraction of the full schedule each trial trains for.")
 
 
+def _define_settings_flags(defaults: Mapping[str, Any], helps: Mapping[str, str], what: str) -> None:
+    """One flag per field of a settings dataclass (``utils.dataclass_flags``), typed by its default."""
+    define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+              str: flags.DEFINE_string}
+    for name, default in defaults.items():
+        define[type(default)](name, default, f"{what}: {helps[name]}")
+
+
 def _define_ddpg_flags() -> None:
     """The original's ``--ddpg_*`` flags, one per field of ``rl_agents.ddpg.DdpgConfig``."""
     from rl_agents.ddpg import FLAG_DEFAULTS, FLAG_HELP
 
-    define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-              str: flags.DEFINE_string}
-    for name, default in FLAG_DEFAULTS.items():
-        define[type(default)](name, default, f"DDPG agent (--hpo_backend ddpg): {FLAG_HELP[name]}")
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "DDPG agent")
 
 
 _define_ddpg_flags()
+
+
+def _define_channel_pruning_flags() -> None:
+    """The original's ``--cp_*`` flags, one per field of ``ChannelPruningConfig``."""
+    from learners.channel_pruned.config import FLAG_DEFAULTS, FLAG_HELP
+
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Channel pruning")
+    flags.DEFINE_boolean("cp_quadruple", False, "Channel pruning: kept channel counts are "
+                         "multiples of 4 (the original's flag; same as --cp_round_to 4).")
+
+
+_define_channel_pruning_flags()
 
 # ---------------------------------------------------------------------------- export
 flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
@@ -135,6 +153,8 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
     """
     values = _FlagValues(overrides or {})
     from datasets.base import DataConfig
+    from learners.channel_pruned.config import FLAG_DEFAULTS as CP_FLAGS
+    from learners.channel_pruned.config import ChannelPruningConfig
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
     from nets.model_helper import NetConfig, create_model_helper
 
@@ -169,7 +189,17 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
         export=ExportConfig(enabled=values.enbl_export, nb_calibration=values.nb_calibration,
                             benchmark=values.enbl_benchmark,
                             benchmark_threads=_ints("benchmark_threads", values.benchmark_threads),
-                            benchmark_repeats=values.nb_repts))
+                            benchmark_repeats=values.nb_repts),
+        channel_pruning=_channel_pruning_config(values, CP_FLAGS, ChannelPruningConfig))
+
+
+def _channel_pruning_config(values: _FlagValues, names, config_class):
+    settings = {name: getattr(values, name) for name in names}
+    if values.hpo_backend and not values.hpo_space:  # the backend of the keep-ratio search
+        settings["cp_search_backend"] = values.hpo_backend
+    if values.cp_quadruple and settings["cp_round_to"] == 1:
+        settings["cp_round_to"] = 4
+    return config_class.from_flag_values(settings)
 
 
 def _log_flags() -> None:
@@ -214,11 +244,18 @@ def searchable_space(path: str):
     return space
 
 
+# Learners whose automatic mode searches with --hpo_backend when no --hpo_space is given.
+_OWN_SEARCH = ("channel",)
+
+
 def _run_automl(default_net: str) -> None:
     from hpo.automl import AutoMLConfig, run_automl
 
     if not FLAGS.hpo_space:
         raise ValueError("Expected --hpo_space (a JSON search space over flags) with --hpo_backend. "
+                         "Received: none")
+    if not FLAGS.hpo_backend:
+        raise ValueError("Expected --hpo_backend (gp, tpe, ddpg or random) with --hpo_space. "
                          "Received: none")
     space = searchable_space(FLAGS.hpo_space)
     options = {}
@@ -249,12 +286,11 @@ def launch(default_net: str = "lenet_at_digits") -> None:
             pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
         _log_flags()
         import datasets  # noqa: F401  (registers datasets)
-        import learners  # noqa: F401  (registers learners)
         import nets  # noqa: F401  (registers nets)
         from learners.runner import run  # imports TensorFlow: after flags are parsed
 
         try:
-            if FLAGS.hpo_backend:
+            if FLAGS.hpo_space or (FLAGS.hpo_backend and FLAGS.learner not in _OWN_SEARCH):
                 _run_automl(default_net)
             else:
                 run(config_from_flags(default_net))

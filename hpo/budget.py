@@ -35,6 +35,9 @@ class Budget:
         measure: computes the resource of a candidate, e.g. the fraction of FLOPs kept.
         names: the dimensions the projection may lower (default: every numeric dimension).
         steps: bisection steps of the projection.
+        fill: also raise a candidate under the limit: its controlled dimensions move toward their
+            upper bounds, all by the same fraction of their distance, as far as the limit allows
+            (a budget to use, e.g. "keep 50 % of the FLOPs", not only to respect).
     """
 
     kind: str
@@ -42,6 +45,7 @@ class Budget:
     measure: Callable[[Mapping[str, Any]], float]
     names: tuple[str, ...] | None = None
     steps: int = 40
+    fill: bool = False
 
     def __post_init__(self):
         if self.kind not in BUDGET_KINDS:
@@ -94,22 +98,42 @@ class Budget:
         """
         candidate = space.validate(candidate)
         if float(self.measure(candidate)) <= self.limit:
-            return candidate
+            return self._fill(space, candidate) if self.fill else candidate
         self.check_feasible(space, candidate)
+        return self._farthest_within(lambda f: self._toward_lower_bounds(space, candidate, f))
+
+    def _fill(self, space: SearchSpace, candidate: Candidate) -> Candidate:
+        """The farthest point toward the upper bounds that stays within the limit."""
+        return self._farthest_within(lambda f: self._toward_upper_bounds(space, candidate, f))
+
+    def _farthest_within(self, moved: Callable[[float], Candidate]) -> Candidate:
+        """``moved(f)`` for the largest ``f`` in [0, 1] within the limit (``moved(0)`` is)."""
+        if float(self.measure(moved(1.0))) <= self.limit:
+            return moved(1.0)
         feasible, infeasible = 0.0, 1.0
         for _ in range(self.steps):
             middle = (feasible + infeasible) / 2
-            if float(self.measure(self._toward_lower_bounds(space, candidate, middle))) <= self.limit:
+            if float(self.measure(moved(middle))) <= self.limit:
                 feasible = middle
             else:
                 infeasible = middle
-        return self._toward_lower_bounds(space, candidate, feasible)
+        return moved(feasible)
+
+    def _toward_upper_bounds(self, space: SearchSpace, candidate: Candidate, fraction: float) -> Candidate:
+        """Each controlled value at ``value + fraction * (high - value)``."""
+        return self._between(space, candidate, lambda dim: candidate[dim.name], lambda dim: dim.high,
+                             fraction)
 
     def _toward_lower_bounds(self, space: SearchSpace, candidate: Candidate, fraction: float) -> Candidate:
-        """Each controlled value at ``low + fraction * (value - low)``; integers rounded down."""
+        """Each controlled value at ``low + fraction * (value - low)``."""
+        return self._between(space, candidate, lambda dim: dim.low, lambda dim: candidate[dim.name],
+                             fraction)
+
+    def _between(self, space: SearchSpace, candidate: Candidate, start, end, fraction: float) -> Candidate:
+        """``candidate`` with each controlled value at ``start + fraction * (end - start)``."""
         moved = dict(candidate)
         for dim in self.controlled(space):
-            value = dim.low + fraction * (candidate[dim.name] - dim.low)
+            value = start(dim) + fraction * (end(dim) - start(dim))
             # Rounding integers down keeps the measure monotone in ``fraction``.
             moved[dim.name] = dim.clip(math.floor(value + 1e-9)) if isinstance(dim, Integer) else dim.clip(value)
         return moved

@@ -1,4 +1,5 @@
-"""Learners, the shared trainer, distillation and the registry; importing registers them all."""
+"""Learners, the shared trainer, distillation and the registry.
 
-from learners.full_precision import learner as _full_precision  # noqa: F401  (registers)
-from learners.registry import LEARNERS, get_learner_class  # noqa: F401
+Importing this package is cheap (no TensorFlow), so that ``main.py`` can define each learner's
+flags from its settings dataclass; ``import learners.all`` registers every learner.
+"""

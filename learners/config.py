@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from datasets.base import DataConfig
+from learners.channel_pruned.config import ChannelPruningConfig
 from nets.model_helper import NetConfig, TrainDefaults
 
 LRN_RATE_SCHEDULES = ("piecewise", "cosine", "exponential")
@@ -146,6 +147,7 @@ class RunConfig:
         log_dir: TensorBoard summaries and the JSON-lines event log.
         enbl_multi_gpu: train data-parallel on every visible GPU.
         debug: verbose logging.
+        channel_pruning: settings of ``--learner channel`` (the ``--cp_*`` flags).
         search_trial: this run is one trial of a search: train without the validation split,
             report validation accuracy, publish and export nothing.
     """
@@ -163,6 +165,7 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    channel_pruning: ChannelPruningConfig = dataclasses.field(default_factory=ChannelPruningConfig)
     search_trial: bool = False
 
     def __post_init__(self):

@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+
 NOISE_TYPES = ("param", "action")
 NOISE_PROTOCOLS = ("tdecy", "adapt")
 FLAG_PREFIX = "ddpg_"
@@ -100,34 +102,11 @@ class DdpgConfig:
         Keys that are not DDPG flags, and flags whose value is ``None``, are ignored (the field
         keeps its default).
         """
-        fields = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key[len(FLAG_PREFIX):]: value for key, value in values.items()
-                      if key.startswith(FLAG_PREFIX) and key[len(FLAG_PREFIX):] in fields
-                      and value is not None})
+        return from_flag_values(cls, FLAG_PREFIX, values)
 
 
-FLAG_DEFAULTS: dict[str, Any] = {FLAG_PREFIX + field.name: field.default
-                                 for field in dataclasses.fields(DdpgConfig)}
+FLAG_DEFAULTS: dict[str, Any] = flag_defaults(DdpgConfig, FLAG_PREFIX)
 """The original's flag names (``ddpg_tau`` ...) and their defaults, for ``main.py`` to define."""
 
-
-def _attribute_help(docstring: str) -> dict[str, str]:
-    """``{attribute: description}`` from the ``Attributes:`` section of a Google-style docstring."""
-    descriptions: dict[str, str] = {}
-    name = None
-    for line in docstring.split("Attributes:", 1)[1].splitlines():
-        text = line.strip()
-        if not text:
-            continue
-        head, _, rest = text.partition(": ")
-        if len(line) - len(line.lstrip()) == 8 and head.isidentifier() and rest:
-            name, descriptions[head] = head, rest
-        elif name:
-            descriptions[name] += " " + text
-    return descriptions
-
-
-FLAG_HELP: dict[str, str] = {FLAG_PREFIX + name: text
-                             for name, text in _attribute_help(DdpgConfig.__doc__).items()}
+FLAG_HELP: dict[str, str] = flag_help(DdpgConfig, FLAG_PREFIX)
 """Help text of each ``--ddpg_*`` flag: the attribute's description in :class:`DdpgConfig`."""
-

@@ -6,7 +6,7 @@ import pytest
 from hpo.budget import Budget, InfeasibleBudgetError
 from hpo.optimizer import create_optimizer
 from hpo.search import run_search
-from hpo.space import Integer, SearchSpace, per_layer
+from hpo.space import Continuous, Integer, SearchSpace, per_layer
 
 
 def _flops_budget(rng, nb_layers=20):
@@ -69,3 +69,15 @@ def test_no_backend_ever_evaluates_a_candidate_over_budget(backend):
         assert len(measured) == 12
         assert max(measured) <= budget.limit
         assert all(budget.measure(t.projected) <= budget.limit for t in result.trials)
+
+
+def test_a_filled_budget_raises_candidates_under_it_to_the_limit():
+    space = SearchSpace([Continuous("a", 0.1, 1.0), Continuous("b", 0.1, 1.0), Integer("bits", 2, 8)])
+    budget = Budget("custom", 1.0, lambda c: c["a"] + c["b"] + c["bits"] / 8, fill=True)
+    low = {"a": 0.1, "b": 0.3, "bits": 2}
+    filled = budget.project(space, low)
+    assert 1.0 - 1 / 8 < budget.measure(filled) <= 1.0  # uses the budget, up to one integer step
+    assert filled["a"] >= low["a"] and filled["b"] >= low["b"] and filled["bits"] >= 2
+    assert budget.project(space, {"a": 1.0, "b": 1.0, "bits": 8})["a"] < 1.0  # still projected down
+    roomy = Budget("custom", 10.0, budget.measure, fill=True)
+    assert roomy.project(space, low) == {"a": 1.0, "b": 1.0, "bits": 8}

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import datasets  # noqa: F401  (registers)
-import learners  # noqa: F401  (registers)
+import learners.all  # noqa: F401  (registers)
 import nets  # noqa: F401  (registers)
 from datasets.base import DataConfig
 from datasets.registry import create_dataset
+from learners.channel_pruned.config import ChannelPruningConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
 from learners.registry import LEARNERS
 from learners.runner import run
@@ -36,11 +37,16 @@ def _config(tmp_path, learner, **overrides):
     return RunConfig(**values)
 
 
+# Settings that keep a learner's own work small (its defaults are sized for real models).
+_SMALL = {"channel": {"channel_pruning": ChannelPruningConfig(prune_option="uniform",
+                                                              uniform_preserve_ratio=0.5)}}
+
+
 @pytest.mark.parametrize("learner", LEARNERS.names())
 def test_learner_contract(tmp_path, learner):
     if learner != "full-prec":
         run(_config(tmp_path, "full-prec", export=ExportConfig(enabled=False)))
-    metrics = run(_config(tmp_path, learner))
+    metrics = run(_config(tmp_path, learner, **_SMALL.get(learner, {})))
 
     output_dir = tmp_path / learner
     model = keras.models.load_model(output_dir / "model.keras")
@@ -57,5 +63,5 @@ def test_learner_contract(tmp_path, learner):
     assert {row["threads"] for row in saved["latency"]} == {1}
     assert metrics["eval"]["accuracy"] == pytest.approx(saved["eval"]["accuracy"])
 
-    evaluated = run(_config(tmp_path, learner, exec_mode="eval"))
+    evaluated = run(_config(tmp_path, learner, exec_mode="eval", **_SMALL.get(learner, {})))
     assert evaluated["eval"]["accuracy"] == pytest.approx(saved["eval"]["accuracy"])

@@ -1,0 +1,1 @@
+"""Channel pruning (``--learner channel``): LASSO channel selection and reconstruction, L1, FPGM."""

@@ -1,0 +1,99 @@
+"""Settings of channel pruning (``--learner channel``): the original's ``--cp_*`` flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+
+FLAG_PREFIX = "cp_"
+PRUNE_OPTIONS = ("uniform", "list", "auto")
+CRITERIA = ("lasso", "l1", "fpgm")
+SOLVERS = ("sklearn", "tf")
+REWARD_POLICIES = ("accuracy", "flops")
+SEARCH_BACKENDS = ("ddpg", "gp", "tpe", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelPruningConfig:
+    """How channels are chosen, how many per layer, and how the pruned model is trained.
+
+    Attributes:
+        prune_option: uniform (every group keeps uniform_preserve_ratio of its channels), list
+            (one ratio per prunable group from prune_list_file) or auto (a search chooses the
+            ratios so that preserve_ratio of the FLOPs is kept).
+        prune_list_file: comma-separated keep ratios, one per prunable group in graph order.
+        preserve_ratio: fraction of the model's FLOPs to keep (auto).
+        uniform_preserve_ratio: fraction of each group's channels to keep (uniform).
+        criterion: lasso (LASSO channel selection + least-squares reconstruction, He et al.
+            2017), l1 (filter L1 norm, Li et al. 2017) or fpgm (geometric median, He et al. 2019).
+        solver: LASSO solver: sklearn (CPU) or tf (ISTA in TensorFlow, for GPUs).
+        nb_points_per_layer: spatial positions sampled per image and layer for LASSO.
+        nb_batches: training batches sampled for LASSO and for the rewards of the search.
+        round_to: kept channel counts are multiples of this (the original's cp_quadruple is 4).
+        finetune: fine-tune between pruning groups with Adam at lrn_rate_ft.
+        list_group: layers pruned per group before fine-tuning (1000: all at once).
+        nb_iters_ft_ratio: fine-tuning steps as a fraction of the full schedule's.
+        lrn_rate_ft: Adam learning rate of group fine-tuning.
+        search_backend: backend of the automatic search: ddpg (the original's agent), gp, tpe or
+            random (--hpo_backend without --hpo_space sets it too).
+        nb_rlouts: roll-outs (trials) of the automatic search.
+        nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
+        reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
+            -max(noise_tolerance, 1 - accuracy) * log(FLOPs)).
+        noise_tolerance: floor on 1 - accuracy in the flops reward.
+    """
+
+    prune_option: str = "auto"
+    prune_list_file: str = "ratio.list"
+    preserve_ratio: float = 0.5
+    uniform_preserve_ratio: float = 0.6
+    criterion: str = "lasso"
+    solver: str = "sklearn"
+    nb_points_per_layer: int = 10
+    nb_batches: int = 30
+    round_to: int = 1
+    finetune: bool = False
+    list_group: int = 1000
+    nb_iters_ft_ratio: float = 0.2
+    lrn_rate_ft: float = 1e-4
+    search_backend: str = "ddpg"
+    nb_rlouts: int = 200
+    nb_rlouts_min: int = 50
+    reward_policy: str = "accuracy"
+    noise_tolerance: float = 0.15
+
+    def __post_init__(self):
+        for name, choices in (("prune_option", PRUNE_OPTIONS), ("criterion", CRITERIA),
+                              ("solver", SOLVERS), ("reward_policy", REWARD_POLICIES),
+                              ("search_backend", SEARCH_BACKENDS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} in {choices}. "
+                                 f"Received: {getattr(self, name)!r}")
+        for name in ("preserve_ratio", "uniform_preserve_ratio"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"Expected 0 < --{FLAG_PREFIX}{name} <= 1. Received: {value}")
+        for name in ("nb_points_per_layer", "nb_batches", "round_to", "list_group", "nb_rlouts",
+                     "nb_rlouts_min"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
+                                 f"Received: {getattr(self, name)}")
+        for name in ("nb_iters_ft_ratio", "lrn_rate_ft"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "
+                                 f"Received: {getattr(self, name)}")
+        if not 0.0 <= self.noise_tolerance < 1.0:
+            raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}noise_tolerance < 1. "
+                             f"Received: {self.noise_tolerance}")
+
+    @classmethod
+    def from_flag_values(cls, values: Mapping[str, Any]) -> ChannelPruningConfig:
+        """Builds the settings from the ``--cp_*`` flag values (``FLAGS`` as a dict)."""
+        return from_flag_values(cls, FLAG_PREFIX, values)
+
+
+FLAG_DEFAULTS: dict[str, Any] = flag_defaults(ChannelPruningConfig, FLAG_PREFIX)
+FLAG_HELP: dict[str, str] = flag_help(ChannelPruningConfig, FLAG_PREFIX)

@@ -1,0 +1,156 @@
+"""learners.pruning.surgery: pruned models are smaller, correct, saveable and convertible."""
+
+import keras
+import numpy as np
+import pytest
+
+from learners.pruning import PruningPlan, apply_plan, build_graph, uniform_plan
+from tests.fixtures.pruning_models import (
+    MODEL_BUILDERS,
+    cached_model,
+    masked_copy,
+    random_plan,
+    sample_images,
+)
+from utils import flops, tflite
+
+MODEL_NAMES = sorted(MODEL_BUILDERS)
+
+
+def _predict(model, images):
+    return np.asarray(model(images, training=False))
+
+
+@pytest.fixture(scope="module")
+def pruned_models():
+    """name -> (dense model, graph, random ~50 % plan, pruned model), built once."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            model = cached_model(name)
+            graph = build_graph(model)
+            plan = random_plan(graph, keep_ratio=0.5, seed=len(name))
+            cache[name] = (model, graph, plan, apply_plan(model, plan, graph))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_random_plan_gives_a_smaller_model_computing_the_masked_original(name, pruned_models):
+    model, graph, plan, pruned = pruned_models(name)
+    assert pruned.input_shape == model.input_shape
+    assert pruned.output_shape == model.output_shape
+    assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
+    assert flops.total_params(pruned) < flops.total_params(model)
+    images = sample_images(model)
+    expected = _predict(masked_copy(model, graph, plan), images)
+    np.testing.assert_allclose(_predict(pruned, images), expected, rtol=1e-4,
+                               atol=1e-5 * max(1.0, np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_pruned_costs_equal_the_plan_prediction(name, pruned_models):
+    model, graph, plan, pruned = pruned_models(name)
+    assert flops.layer_costs(pruned) == plan.predicted_costs(graph)
+    assert flops.total_params(pruned) == plan.predicted_params(graph) == pruned.count_params()
+    assert flops.total_macs(pruned) == plan.predicted_macs(graph) < flops.total_macs(model)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_keeping_every_channel_reproduces_the_original(name):
+    model = cached_model(name)
+    graph = build_graph(model)
+    same = apply_plan(model, uniform_plan(graph, 1.0), graph)
+    images = sample_images(model)
+    np.testing.assert_allclose(_predict(same, images), _predict(model, images), atol=1e-5)
+    assert same.count_params() == model.count_params()
+    assert same is not model and same.layers[1] is not model.layers[1]
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2", "squeeze_excitation",
+                                  "separable", "plain_convnet"])
+def test_pruned_model_round_trips_through_keras_file(name, pruned_models, tmp_path):
+    model, _, _, pruned = pruned_models(name)
+    path = str(tmp_path / "pruned.keras")
+    pruned.save(path)
+    loaded = keras.models.load_model(path)
+    images = sample_images(model)
+    np.testing.assert_array_equal(_predict(loaded, images), _predict(pruned, images))
+
+
+@pytest.mark.parametrize("name", ["resnet20", "squeeze_excitation", "inception_residual"])
+def test_pruned_model_converts_to_float_tflite(name, pruned_models):
+    model, _, _, pruned = pruned_models(name)
+    images = sample_images(model, batch_size=3)
+    assert tflite.max_abs_logit_diff(pruned, tflite.convert_float(pruned), images) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["resnet20", "depthwise_multiplier"])
+def test_replaying_the_plan_file_gives_the_same_model(name, pruned_models, tmp_path):
+    model, _, plan, pruned = pruned_models(name)
+    plan.save(str(tmp_path / "plan.json"))
+    dense = MODEL_BUILDERS[name]()
+    dense.set_weights(model.get_weights())
+    replayed = apply_plan(dense, PruningPlan.load(str(tmp_path / "plan.json")))
+    assert replayed.get_config() == pruned.get_config()
+    for one, other in zip(replayed.get_weights(), pruned.get_weights()):
+        np.testing.assert_array_equal(one, other)
+
+
+def test_weights_are_sliced_on_both_axes_and_through_flatten(pruned_models):
+    model, _, plan, pruned = pruned_models("plain_convnet")
+    conv1, conv2, fc1 = (list(plan.kept[name]) for name in ("conv1", "conv2", "fc1"))
+    original_conv2 = model.get_layer("conv2").kernel.numpy()
+    np.testing.assert_array_equal(pruned.get_layer("conv2").kernel.numpy(),
+                                  original_conv2[:, :, conv1][..., conv2])
+    for weight in ("gamma", "beta", "moving_mean", "moving_variance"):
+        np.testing.assert_array_equal(getattr(pruned.get_layer("bn1"), weight).numpy(),
+                                      getattr(model.get_layer("bn1"), weight).numpy()[conv1])
+    # fc1 reads the flattened 2x2x6 map: its rows are (position, channel), channels last.
+    rows = model.get_layer("fc1").kernel.numpy().reshape(2, 2, 6, 8)[:, :, conv2][..., fc1]
+    np.testing.assert_array_equal(pruned.get_layer("fc1").kernel.numpy(),
+                                  rows.reshape(2 * 2 * len(conv2), len(fc1)))
+    np.testing.assert_array_equal(pruned.get_layer("fc1").bias.numpy(),
+                                  model.get_layer("fc1").bias.numpy()[fc1])
+    assert pruned.get_layer("conv1").filters == len(conv1)
+    assert pruned.get_layer("fc1").units == len(fc1)
+
+
+def test_depthwise_and_separable_kernels_are_sliced(pruned_models):
+    model, _, plan, pruned = pruned_models("depthwise_multiplier")
+    kept = list(plan.kept["conv1"])
+    outputs = [2 * channel + j for channel in kept for j in range(2)]
+    np.testing.assert_array_equal(pruned.get_layer("depthwise").kernel.numpy(),
+                                  model.get_layer("depthwise").kernel.numpy()[:, :, kept])
+    np.testing.assert_array_equal(pruned.get_layer("parallel").kernel.numpy(),
+                                  model.get_layer("parallel").kernel.numpy()[:, :, kept][
+                                      ..., outputs])
+
+    model, _, plan, pruned = pruned_models("separable")
+    conv1, sep1 = list(plan.kept["conv1"]), list(plan.kept["sep1"])
+    depthwise = [2 * channel + j for channel in conv1 for j in range(2)]
+    layer, original = pruned.get_layer("sep1"), model.get_layer("sep1")
+    np.testing.assert_array_equal(layer.depthwise_kernel.numpy(),
+                                  original.depthwise_kernel.numpy()[:, :, conv1])
+    np.testing.assert_array_equal(layer.pointwise_kernel.numpy(),
+                                  original.pointwise_kernel.numpy()[:, :, depthwise][..., sep1])
+    assert layer.filters == len(sep1)
+
+
+def test_squeeze_excitation_reshape_is_resized(pruned_models):
+    _, _, plan, pruned = pruned_models("squeeze_excitation")
+    channels = len(plan.kept["conv1"])
+    assert pruned.get_layer("se_reshape").target_shape == (1, 1, channels)
+    assert pruned.get_layer("se_expand").units == channels
+    assert pruned.get_layer("se_reduce").kernel.shape == (channels, len(plan.kept["se_reduce"]))
+
+
+def test_the_original_model_is_left_untouched():
+    model = cached_model("separable")
+    before = [weight.copy() for weight in model.get_weights()]
+    apply_plan(model, uniform_plan(build_graph(model), 0.5))
+    for one, other in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(one, other)
+    assert model.get_layer("sep1").filters == 8

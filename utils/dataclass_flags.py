@@ -1,0 +1,63 @@
+"""Flags named ``<prefix><field>`` for the fields of a settings dataclass (``--ddpg_tau``, ``--cp_*``).
+
+A settings dataclass documents its fields in the ``Attributes:`` section of its docstring; that
+text becomes each flag's help, so the two never drift apart. ``main.py`` defines the flags from
+:func:`flag_defaults` and :func:`flag_help`; :func:`from_flag_values` builds the settings back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def attribute_help(cls: type) -> dict[str, str]:
+    """``{attribute: description}`` from the ``Attributes:`` section of ``cls``'s docstring."""
+    docstring = cls.__doc__ or ""
+    if "Attributes:" not in docstring:
+        return {}
+    descriptions: dict[str, str] = {}
+    name = None
+    for line in docstring.split("Attributes:", 1)[1].splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        head, _, rest = text.partition(": ")
+        if len(line) - len(line.lstrip()) == 8 and head.isidentifier() and rest:
+            name, descriptions[head] = head, rest
+        elif name:
+            descriptions[name] += " " + text
+    return descriptions
+
+
+def flag_defaults(cls: type, prefix: str) -> dict[str, Any]:
+    """``{prefix + field: default}`` for every field of the dataclass ``cls``."""
+    return {prefix + field.name: field.default for field in dataclasses.fields(cls)}
+
+
+def flag_help(cls: type, prefix: str) -> dict[str, str]:
+    """``{prefix + field: help}``: each field's description in the docstring of ``cls``.
+
+    Raises:
+        ValueError: for a field the docstring does not describe.
+    """
+    described = attribute_help(cls)
+    missing = [field.name for field in dataclasses.fields(cls) if field.name not in described]
+    if missing:
+        raise ValueError(f"Expected every field of {cls.__name__} described under Attributes:. "
+                         f"Received: no description for {missing}")
+    return {prefix + field.name: described[field.name] for field in dataclasses.fields(cls)}
+
+
+def from_flag_values(cls: type[T], prefix: str, values: Mapping[str, Any]) -> T:
+    """Builds ``cls`` from the values of the flags ``<prefix><field>`` (e.g. ``FLAGS`` as a dict).
+
+    Keys that are not such flags, and flags whose value is ``None``, are ignored (the field keeps
+    its default).
+    """
+    fields = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{key[len(prefix):]: value for key, value in values.items()
+                  if key.startswith(prefix) and key[len(prefix):] in fields and value is not None})
