@@ -15,6 +15,7 @@ Sampling follows ``--cp_nb_batches`` batches of ``--batch_size`` training images
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -26,10 +27,13 @@ flags.DEFINE_string("model_file", None, "The trained .keras model to prune.")
 flags.DEFINE_string("dataset", "cifar10", "Dataset of the model.")
 flags.DEFINE_string("data_dir_local", None, "Data directory of the dataset.")
 flags.DEFINE_float("keep_ratio", 0.5, "Fraction of every prunable group's channels to keep.")
+flags.DEFINE_integer("round_to", 1, "Kept channel counts are multiples of this (--cp_round_to).")
 flags.DEFINE_list("criteria", ["lasso", "l1", "fpgm"], "Criteria to compare.")
 flags.DEFINE_integer("batch_size", 128, "Images per sampled batch.")
 flags.DEFINE_integer("cp_nb_batches", 30, "Training batches sampled.")
 flags.DEFINE_integer("cp_nb_points_per_layer", 10, "Positions sampled per image and layer.")
+flags.DEFINE_string("save_dir", None, "If given, each pruned model is saved there as "
+                    "<criterion>/model.keras (e.g. to export and time it).")
 
 
 def main(argv):
@@ -48,6 +52,7 @@ def main(argv):
     from learners.pruning import apply_plan, build_graph, keep_count
     from learners.trainer import evaluate
     from utils.flops import total_macs, total_params
+    from utils.io import save_model_atomic
 
     if not FLAGS.model_file:
         sys.exit("channel_pruning_cost: error: expected --model_file. Received: none")
@@ -55,11 +60,12 @@ def main(argv):
     dataset = create_dataset(DataConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir_local,
                                         batch_size=FLAGS.batch_size))
     graph = build_graph(model)
-    counts = {g.name: keep_count(g.channels, FLAGS.keep_ratio) for g in graph.prunable_groups}
+    counts = {g.name: keep_count(g.channels, FLAGS.keep_ratio, FLAGS.round_to)
+              for g in graph.prunable_groups}
     eval_data = dataset.eval_dataset()
     print(f"dense: {total_params(model):,} params, {total_macs(model):,} MACs, eval accuracy "
           f"{evaluate(model, eval_data)['accuracy']:.4f}; {len(counts)} prunable groups kept at "
-          f"{FLAGS.keep_ratio:g}; sampling {FLAGS.cp_nb_batches} x {FLAGS.batch_size} images, "
+          f"{FLAGS.keep_ratio:g} (multiples of {FLAGS.round_to}); sampling {FLAGS.cp_nb_batches} x {FLAGS.batch_size} images, "
           f"{FLAGS.cp_nb_points_per_layer} points per image and layer")
     batches = [np.asarray(images) for images, _ in
                dataset.train_dataset(exclude_val=True).take(FLAGS.cp_nb_batches)]
@@ -82,6 +88,8 @@ def main(argv):
             reconstruct(pruned, model, graph, plan, samples, batches)
         refitted = time.perf_counter()
         accuracy = evaluate(pruned, eval_data)["accuracy"]
+        if FLAGS.save_dir:
+            save_model_atomic(pruned, os.path.join(FLAGS.save_dir, criterion, "model.keras"))
         print(f"| {criterion} | {sampled - started:.1f} | {selected - sampled:.1f} | "
               f"{rebuilt - selected:.1f} | {refitted - rebuilt:.1f} | {refitted - started:.1f} | "
               f"{total_macs(pruned) / total_macs(model):.3f} | "
