@@ -106,6 +106,16 @@ def _define_channel_pruning_flags() -> None:
 
 _define_channel_pruning_flags()
 
+
+def _define_dis_chn_pruning_flags() -> None:
+    """The original's ``--dcp_*`` flags, one per field of ``DisChnPruningConfig``."""
+    from learners.dis_chn_pruned.config import FLAG_DEFAULTS, FLAG_HELP
+
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Discrimination-aware channel pruning")
+
+
+_define_dis_chn_pruning_flags()
+
 # ---------------------------------------------------------------------------- export
 flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
 flags.DEFINE_integer("nb_calibration", 500, "Training images used to calibrate the int8 model.")
@@ -156,6 +166,8 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
     from learners.channel_pruned.config import FLAG_DEFAULTS as CP_FLAGS
     from learners.channel_pruned.config import ChannelPruningConfig
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
+    from learners.dis_chn_pruned.config import FLAG_DEFAULTS as DCP_FLAGS
+    from learners.dis_chn_pruned.config import DisChnPruningConfig
     from nets.model_helper import NetConfig, create_model_helper
 
     net = values.net or default_net
@@ -190,7 +202,9 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
                             benchmark=values.enbl_benchmark,
                             benchmark_threads=_ints("benchmark_threads", values.benchmark_threads),
                             benchmark_repeats=values.nb_repts),
-        channel_pruning=_channel_pruning_config(values, CP_FLAGS, ChannelPruningConfig))
+        channel_pruning=_channel_pruning_config(values, CP_FLAGS, ChannelPruningConfig),
+        dis_chn_pruning=DisChnPruningConfig.from_flag_values(
+            {name: getattr(values, name) for name in DCP_FLAGS}))
 
 
 def _channel_pruning_config(values: _FlagValues, names, config_class):
@@ -245,7 +259,7 @@ def searchable_space(path: str):
 
 
 # Learners whose automatic mode searches with --hpo_backend when no --hpo_space is given.
-_OWN_SEARCH = ("channel",)
+_OWN_SEARCH = ("channel", "chn-pruned-gpu", "chn-pruned-rmt")
 
 
 def _run_automl(default_net: str) -> None:

@@ -6,9 +6,11 @@ import dataclasses
 
 from datasets.base import DataConfig
 from learners.channel_pruned.config import ChannelPruningConfig
+from learners.dis_chn_pruned.config import DisChnPruningConfig
 from nets.model_helper import NetConfig, TrainDefaults
 
 LRN_RATE_SCHEDULES = ("piecewise", "cosine", "exponential")
+OPTIMIZERS = ("momentum", "adam")
 EXEC_MODES = ("train", "eval")
 
 
@@ -34,6 +36,8 @@ class TrainConfig:
             actual rate is scaled linearly by the global batch size.
         batch_size_norm: batch size ``lrn_rate_init`` is stated for.
         momentum: SGD momentum.
+        optimizer: ``momentum`` (SGD with momentum, every learner's default) or ``adam`` (what
+            the original's fine-tuning phases used, e.g. channel pruning's group fine-tuning).
         loss_w_dcy: L2 weight-decay coefficient (BatchNorm parameters are not decayed).
         lrn_rate_schedule: ``piecewise`` or ``exponential`` (the original's rules) or ``cosine``.
         lrn_rate_dcy_bnds: piecewise decay boundaries, in epochs (before ``nb_epochs_rat``).
@@ -52,6 +56,7 @@ class TrainConfig:
     lrn_rate_init: float = 0.1
     batch_size_norm: int = 128
     momentum: float = 0.9
+    optimizer: str = "momentum"
     loss_w_dcy: float = 5e-4
     lrn_rate_schedule: str = "piecewise"
     lrn_rate_dcy_bnds: tuple[float, ...] = ()
@@ -68,6 +73,9 @@ class TrainConfig:
         _check_positive(self, "nb_epochs", "nb_epochs_rat", "lrn_rate_init", "batch_size_norm",
                         "summ_step", "save_step", "nb_iters_train")
         _check_positive(self, "momentum", "loss_w_dcy", "warmup_epochs", allow_zero=True)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Expected `optimizer` in {OPTIMIZERS}. "
+                             f"Received: optimizer={self.optimizer!r}")
         if self.lrn_rate_schedule not in LRN_RATE_SCHEDULES:
             raise ValueError(f"Expected `lrn_rate_schedule` in {LRN_RATE_SCHEDULES}. "
                              f"Received: lrn_rate_schedule={self.lrn_rate_schedule!r}")
@@ -148,6 +156,7 @@ class RunConfig:
         enbl_multi_gpu: train data-parallel on every visible GPU.
         debug: verbose logging.
         channel_pruning: settings of ``--learner channel`` (the ``--cp_*`` flags).
+        dis_chn_pruning: settings of ``--learner dis-chn-pruned`` (the ``--dcp_*`` flags).
         search_trial: this run is one trial of a search: train without the validation split,
             report validation accuracy, publish and export nothing.
     """
@@ -166,6 +175,7 @@ class RunConfig:
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     channel_pruning: ChannelPruningConfig = dataclasses.field(default_factory=ChannelPruningConfig)
+    dis_chn_pruning: DisChnPruningConfig = dataclasses.field(default_factory=DisChnPruningConfig)
     search_trial: bool = False
 
     def __post_init__(self):

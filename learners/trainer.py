@@ -105,6 +105,19 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, nb_classes: int | Non
     return metrics
 
 
+def epoch_steps(dataset: Dataset, nb_replicas: int = 1, exclude_val: bool = False) -> float:
+    """Optimizer steps per epoch over the training split (without validation if excluded)."""
+    nb_train = dataset.nb_smpls_train - (dataset.nb_smpls_val if exclude_val else 0)
+    return nb_train / (dataset.config.batch_size * nb_replicas)
+
+
+def schedule_steps(config: TrainConfig, steps_per_epoch: float) -> int:
+    """Optimizer steps of a schedule: ``nb_iters_train``, else the (scaled) epochs' steps."""
+    if config.nb_iters_train is not None:
+        return config.nb_iters_train
+    return max(1, math.ceil(config.nb_epochs * config.nb_epochs_rat * steps_per_epoch))
+
+
 class Trainer:
     """Trains ``model`` on ``dataset`` under ``strategy``.
 
@@ -149,18 +162,16 @@ class Trainer:
 
         self.nb_replicas = strategy.num_replicas_in_sync
         self.global_batch_size = dataset.config.batch_size * self.nb_replicas
-        nb_train = dataset.nb_smpls_train - (dataset.nb_smpls_val if exclude_val else 0)
-        self.steps_per_epoch = nb_train / self.global_batch_size
-        if config.nb_iters_train is not None:
-            self.total_steps = config.nb_iters_train
-        else:
-            self.total_steps = max(1, int(math.ceil(
-                config.nb_epochs * config.nb_epochs_rat * self.steps_per_epoch)))
+        self.steps_per_epoch = epoch_steps(dataset, self.nb_replicas, exclude_val)
+        self.total_steps = schedule_steps(config, self.steps_per_epoch)
         self.schedule = build_schedule(config, self.global_batch_size, self.steps_per_epoch,
                                        self.total_steps)
         with strategy.scope():
-            self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule,
-                                                  momentum=config.momentum)
+            if config.optimizer == "adam":
+                self.optimizer = keras.optimizers.Adam(learning_rate=self.schedule)
+            else:
+                self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule,
+                                                      momentum=config.momentum)
             self.optimizer.build(model.trainable_variables)
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer)
         self._manager = tf.train.CheckpointManager(self._checkpoint, checkpoint_dir, max_to_keep=2)

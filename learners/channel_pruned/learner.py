@@ -9,14 +9,16 @@
 3. Re-training of the pruned model with the net's schedule (``nb_epochs_rat`` scales it),
    optionally with distillation from the dense model.
 
-Artifacts in the output directory: ``plan.json`` (kept channels per group; replaying it on the
-dense model gives the same architecture), ``pruned.keras`` (before re-training: a rerun resumes
-from it and from the re-training checkpoints), ``model.keras``, ``metrics.json``, the search's
-trial store under ``search/`` in auto mode.
+Saving, resuming and re-training are ``learners.pruning.learner``'s. Artifacts in the output
+directory: ``plan.json`` (kept channels per group; replaying it on the dense model gives the same
+architecture), ``pruned.keras`` (before re-training: a rerun resumes from it and from the
+re-training checkpoints), ``model.keras``, ``metrics.json``, the search's trial store under
+``search/`` in auto mode, ``group_finetune/`` with ``--cp_finetune``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -29,7 +31,6 @@ from hpo.optimizer import create_optimizer
 from hpo.search import run_search, search_description
 from hpo.space import SearchSpace, per_layer
 from hpo.trial_store import TrialStore
-from learners.base import Learner
 from learners.channel_pruned.selection import (
     layers_to_sample,
     reconstruct,
@@ -37,11 +38,12 @@ from learners.channel_pruned.selection import (
     select_plan,
 )
 from learners.pruning.graph import DependencyGraph, build_graph
+from learners.pruning.learner import PrunedModelLearner
 from learners.pruning.plan import PruningPlan, keep_count
 from learners.pruning.surgery import apply_plan
 from learners.registry import LEARNERS
-from learners.trainer import evaluate
-from utils.flops import total_macs, total_params
+from learners.trainer import epoch_steps, evaluate, schedule_steps
+from utils.flops import total_macs
 from utils.io import save_model_atomic
 
 AUTO_LOWEST_RATIO = 0.2
@@ -80,74 +82,28 @@ def read_ratio_list(path: str, graph: DependencyGraph) -> dict[str, float]:
 
 
 @LEARNERS.register("channel")
-class ChannelPrunedLearner(Learner):
+class ChannelPrunedLearner(PrunedModelLearner):
     """Prunes channels of the pre-trained model, re-fits and re-trains it (see module docstring)."""
 
     def __init__(self, context):
         super().__init__(context)
         self.settings = self.config.channel_pruning
-        if self.settings.finetune:
-            raise ValueError("Expected --cp_finetune=false: group fine-tuning is not available in "
-                             "this version yet (all groups are pruned at once, then re-trained). "
-                             "Received: --cp_finetune=true")
         if self.settings.prune_option == "list" and not os.path.isfile(self.settings.prune_list_file):
             raise FileNotFoundError("Expected the keep-ratio list --cp_prune_list_file at "
                                     f"'{self.settings.prune_list_file}'. Received: no such file")
 
-    @property
-    def plan_path(self) -> str:
-        return os.path.join(self.context.output_dir, "plan.json")
+    def derive(self, dense: keras.Model, graph: DependencyGraph
+               ) -> tuple[keras.Model, PruningPlan]:
+        """Keep ratios as ``--cp_prune_option`` says, then selection, surgery and re-fit, all
+        groups at once or (``--cp_finetune``) ``--cp_list_group`` groups at a time."""
+        settings = self.settings
+        counts = self.keep_counts(graph, self.keep_ratios(dense, graph))
+        if settings.finetune and settings.list_group < len(graph.prunable_groups):
+            return self.prune_by_groups(dense, graph, counts)
+        return self.prune(dense, graph, counts)
 
-    @property
-    def pruned_path(self) -> str:
-        return os.path.join(self.context.output_dir, "pruned.keras")
-
-    # ------------------------------------------------------------------------------ train
-    def train(self) -> keras.Model:
-        context, settings = self.context, self.settings
-        dense = context.load_pretrained()
-        graph = build_graph(dense)
-        if not graph.prunable_groups:
-            raise ValueError(f"Expected prunable channel groups in '{context.pretrained_model_path}'. "
-                             f"Received: none:\n{graph.summary()}")
-        nb_classes = context.dataset.nb_classes
-        dense_eval = evaluate(dense, context.dataset.eval_dataset(), nb_classes)
-        if os.path.isfile(self.pruned_path) and os.path.isfile(self.plan_path):
-            plan = PruningPlan.load(self.plan_path)
-            plan.validate(graph)
-            pruned = context.load_model(self.pruned_path, "pruned model")
-            logging.info("channel: resuming with the pruned model %s", self.pruned_path)
-        else:
-            ratios = self.keep_ratios(dense, graph)
-            pruned, plan = self.prune(dense, graph, ratios)
-            if context.is_chief:
-                plan.save(self.plan_path)
-                save_model_atomic(pruned, self.pruned_path)
-        pruned_eval = evaluate(pruned, context.dataset.eval_dataset(), nb_classes)
-        logging.info("channel: %d -> %d parameters, %d -> %d MACs; eval accuracy %.4f (dense "
-                     "%.4f) before re-training", total_params(dense), total_params(pruned),
-                     total_macs(dense), total_macs(pruned), pruned_eval["accuracy"],
-                     dense_eval["accuracy"])
-        trainer = self.make_trainer(pruned, "channel", eval_data=context.dataset.eval_dataset())
-        result = trainer.train()
-        metrics = evaluate(pruned, context.dataset.eval_dataset(), nb_classes)
-        logging.info("channel: eval accuracy %.4f after re-training (dense %.4f)",
-                     metrics["accuracy"], dense_eval["accuracy"])
-        if context.is_chief:
-            save_model_atomic(pruned, self.output_model_path)
-        self.write_metrics({
-            "learner": "channel", "model": context.model_basename, "eval": metrics,
-            "eval_before_training": pruned_eval, "dense_eval": dense_eval,
-            "params": total_params(pruned), "macs": total_macs(pruned),
-            "dense_params": total_params(dense), "dense_macs": total_macs(dense),
-            "macs_kept": total_macs(pruned) / total_macs(dense),
-            "plan": self.plan_path, "prune_option": settings.prune_option,
-            "criterion": settings.criterion,
-            "kept_channels": {name: len(kept) for name, kept in plan.kept.items()},
-            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
-                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
-        })
-        return pruned
+    def settings_metrics(self) -> dict:
+        return {"prune_option": self.settings.prune_option, "criterion": self.settings.criterion}
 
     # ----------------------------------------------------------------------- keep ratios
     def keep_ratios(self, dense: keras.Model, graph: DependencyGraph) -> dict[str, float]:
@@ -195,10 +151,11 @@ class ChannelPrunedLearner(Learner):
                                               reward_policy=settings.reward_policy))
         dense_macs = total_macs(dense)
         val_data = context.dataset.val_dataset()
+        features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
 
         def reward(candidate) -> float:
             ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
-            pruned, _ = self.prune(dense, graph, ratios)
+            pruned, _ = self.prune(dense, graph, self.keep_counts(graph, ratios), features)
             accuracy = evaluate(pruned, val_data, context.dataset.nb_classes)["accuracy"]
             if settings.reward_policy == "accuracy":
                 return accuracy
@@ -213,26 +170,112 @@ class ChannelPrunedLearner(Learner):
         return {name: best[f"keep_{i:03d}"] for i, name in enumerate(names)}
 
     # ---------------------------------------------------------------------------- pruning
-    def sample_batches(self) -> list[np.ndarray]:
-        """``--cp_nb_batches`` training batches (validation split left out) for sampling."""
+    def sample(self, source: keras.Model, graph: DependencyGraph, group_names
+               ) -> tuple[dict, list[np.ndarray]]:
+        """LASSO's feature samples of ``source`` for the named groups, and the batches they came
+        from (``--cp_nb_batches`` training batches, the validation split left out); nothing for
+        the other criteria."""
+        if self.settings.criterion != "lasso":  # L1 and FPGM rank weights
+            return {}, []
         dataset = self.context.dataset.train_dataset(exclude_val=True, repeat=True)
-        return [np.asarray(images) for images, _ in dataset.take(self.settings.nb_batches)]
-
-    def prune(self, dense: keras.Model, graph: DependencyGraph, ratios: dict[str, float]
-              ) -> tuple[keras.Model, PruningPlan]:
-        """Selects channels at ``ratios`` and rebuilds the smaller model (LASSO: and re-fits it)."""
-        settings = self.settings
-        counts = self.keep_counts(graph, ratios)
+        batches = [np.asarray(images) for images, _ in dataset.take(self.settings.nb_batches)]
         rng = np.random.default_rng(self.config.train.seed)
-        samples, batches = {}, []
-        if settings.criterion == "lasso":  # L1 and FPGM rank weights and leave it to re-training
-            batches = self.sample_batches()
-            samples = sample_features(dense, layers_to_sample(dense, graph, counts, "lasso"),
-                                      batches, settings.nb_points_per_layer, rng)
-        plan = select_plan(dense, graph, counts, settings.criterion, samples=samples,
-                           solver=settings.solver)
+        samples = sample_features(source, layers_to_sample(source, graph, group_names, "lasso"),
+                                  batches, self.settings.nb_points_per_layer, rng)
+        return samples, batches
+
+    def prune(self, source: keras.Model, graph: DependencyGraph, counts: dict[str, int],
+              features: tuple[dict, list[np.ndarray]] | None = None
+              ) -> tuple[keras.Model, PruningPlan]:
+        """Keeps ``counts[group]`` channels of the named groups of ``source`` (the others keep
+        all): selects them, rebuilds the smaller model and, for LASSO, re-fits it.
+
+        ``features`` (from :meth:`sample`, covering these groups) are sampled when not given.
+        """
+        samples, batches = features if features is not None else self.sample(source, graph, counts)
+        plan = select_plan(source, graph, counts, self.settings.criterion, samples=samples,
+                           solver=self.settings.solver)
         with self.context.strategy.scope():
-            pruned = apply_plan(dense, plan, graph)
+            pruned = apply_plan(source, plan, graph)
         if samples:
-            reconstruct(pruned, dense, graph, plan, samples, batches)
+            reconstruct(pruned, source, graph, plan, samples, batches)
         return pruned, plan
+
+    def prune_by_groups(self, dense: keras.Model, graph: DependencyGraph, counts: dict[str, int]
+                        ) -> tuple[keras.Model, PruningPlan]:
+        """Group fine-tuning (``--cp_finetune``): prunes ``--cp_list_group`` channel groups at a
+        time, in graph order, each step on the model the previous steps pruned and fine-tuned;
+        between steps, Adam at ``--cp_lrn_rate_ft`` for ``--cp_nb_iters_ft_ratio`` of the full
+        schedule's steps. The last step is followed by the usual re-training.
+
+        Every step is saved under ``group_finetune/`` (the model after pruning, its plan in the
+        dense model's channel indices, the fine-tuning checkpoints, the model after fine-tuning),
+        so a rerun resumes at the step it was killed in.
+
+        Returns:
+            The pruned model after the last step, and the plan of all steps on the dense model.
+        """
+        context, settings = self.context, self.settings
+        names = [group.name for group in graph.prunable_groups]
+        steps = [names[i:i + settings.list_group] for i in range(0, len(names), settings.list_group)]
+        step_dir = os.path.join(context.output_dir, "group_finetune")
+        kept = {name: list(range(graph.group(name).channels)) for name in names}
+        current, current_graph = dense, graph
+        for index, step_names in enumerate(steps, 1):
+            pruned_path = os.path.join(step_dir, f"step_{index}_pruned.keras")
+            tuned_path = os.path.join(step_dir, f"step_{index}.keras")
+            plan_path = os.path.join(step_dir, f"step_{index}.json")
+            last = index == len(steps)
+            if os.path.isfile(plan_path) and os.path.isfile(tuned_path if not last else pruned_path):
+                kept = {name: list(indices) for name, indices in PruningPlan.load(plan_path).kept.items()}
+                current = context.load_model(tuned_path if not last else pruned_path,
+                                             f"group fine-tuning step {index}")
+            else:
+                if os.path.isfile(plan_path) and os.path.isfile(pruned_path):
+                    kept = {name: list(indices)
+                            for name, indices in PruningPlan.load(plan_path).kept.items()}
+                    current = context.load_model(pruned_path, f"pruned step {index}")
+                else:
+                    logging.info("channel: group fine-tuning step %d/%d prunes %s", index,
+                                 len(steps), ", ".join(step_names))
+                    current, step_plan = self.prune(current, current_graph,
+                                                    {name: counts[name] for name in step_names})
+                    for name in step_names:
+                        kept[name] = [kept[name][i] for i in step_plan.kept[name]]
+                    if context.is_chief:
+                        save_model_atomic(current, pruned_path)
+                        PruningPlan.for_graph(graph, kept).save(plan_path)
+                if not last:
+                    self.finetune_step(current, index)
+                    if context.is_chief:
+                        save_model_atomic(current, tuned_path)
+            current_graph = build_graph(current)
+        return current, PruningPlan.for_graph(graph, kept)
+
+    def finetune_step(self, model: keras.Model, index: int) -> None:
+        """Adam at ``--cp_lrn_rate_ft`` for ``--cp_nb_iters_ft_ratio`` of the full schedule."""
+        train, context = self.config.train, self.context
+        full_steps = schedule_steps(train, epoch_steps(
+            context.dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
+        nb_iters = max(1, round(self.settings.nb_iters_ft_ratio * full_steps))
+        config = dataclasses.replace(train, optimizer="adam", lrn_rate_init=self.settings.lrn_rate_ft,
+                                     lrn_rate_schedule="piecewise", lrn_rate_dcy_bnds=(),
+                                     lrn_rate_dcy_rates=(1.0,), warmup_epochs=0.0,
+                                     nb_iters_train=nb_iters)
+        self.make_trainer(model, f"channel group fine-tuning {index}", train_config=config,
+                          checkpoint_subdir=os.path.join("group_finetune", f"checkpoints_{index}")
+                          ).train()
+
+
+@LEARNERS.register("chn-pruned-gpu", "chn-pruned-rmt")
+class ChannelPrunedTFSolverLearner(ChannelPrunedLearner):
+    """The original's GPU and "remastered" channel-pruning learners: ``--learner channel`` with
+    LASSO solved by the TensorFlow ISTA solver (``--cp_solver tf``), whatever ``--cp_solver``
+    says; every other ``--cp_*`` flag applies as for ``channel``."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        if self.settings.solver != "tf":
+            logging.info("%s: LASSO uses the TensorFlow solver (--cp_solver tf)",
+                         self.config.learner)
+            self.settings = dataclasses.replace(self.settings, solver="tf")

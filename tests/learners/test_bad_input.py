@@ -43,7 +43,7 @@ def _unknown_learner(tmp_path):
 
 
 def _planned_learner(tmp_path):
-    return ["lenet_at_digits", "--learner=dis-chn-pruned"], ["'dis-chn-pruned'", "not available"]
+    return ["lenet_at_digits", "--learner=weight-sparse"], ["'weight-sparse'", "not available"]
 
 
 def _unknown_net(tmp_path):

@@ -35,6 +35,26 @@ def test_evaluate_is_one_exact_pass():
     assert evaluate(model, dataset.eval_dataset()) == first
 
 
+def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):
+    import tensorflow as tf
+
+    from learners.config import TrainConfig
+    from learners.trainer import Trainer
+
+    dataset = create_dataset(DataConfig(batch_size=32))
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    config = TrainConfig(optimizer="adam", lrn_rate_init=1e-2, batch_size_norm=32,
+                         nb_iters_train=100, loss_w_dcy=0.0, summ_step=50, save_step=100)
+    trainer = Trainer(model, dataset, config, strategy=tf.distribute.get_strategy(),
+                      checkpoint_dir=str(tmp_path / "checkpoints"))
+    assert isinstance(trainer.optimizer, keras.optimizers.Adam)
+    before = evaluate(model, dataset.eval_dataset())["accuracy"]
+    trainer.train()
+    assert evaluate(model, dataset.eval_dataset())["accuracy"] > max(0.5, before + 0.2)
+    with pytest.raises(ValueError, match="Expected `optimizer` in .*'rmsprop'"):
+        TrainConfig(optimizer="rmsprop")
+
+
 def _events(log_dir):
     with open(os.path.join(log_dir, "events.jsonl")) as handle:
         return [json.loads(line) for line in handle]

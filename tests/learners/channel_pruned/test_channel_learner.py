@@ -1,33 +1,22 @@
 """``--learner channel`` end to end on digits: the original's documented commands, scaled down."""
 
 import json
-import shutil
 
 import keras
 import pytest
 
 from learners.pruning import PruningPlan, apply_plan
-from tests.learners.cli import run_cli
-
-_FLAGS = ("--tiny_net", "--nb_epochs_rat=0.02", "--summ_step=10", "--model_dir=models",
-          "--log_dir=logs", "--enbl_benchmark=false")
+from tests.learners.cli import run_learner, train_tiny_lenet
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """A tiny LeNet trained on digits: the dense model every test prunes."""
-    directory = tmp_path_factory.mktemp("dense")
-    finished = run_cli("lenet_at_digits", *_FLAGS, "--nb_epochs_rat=0.1", "--enbl_export=false",
-                       cwd=str(directory))
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    return directory / "models"
+    return train_tiny_lenet(tmp_path_factory.mktemp("dense"))
 
 
 def _run(tmp_path, pretrained, *flags):
-    if not (tmp_path / "models").exists():
-        shutil.copytree(pretrained, tmp_path / "models")
-    return run_cli("lenet_at_digits", "--learner=channel", *_FLAGS, *flags, cwd=str(tmp_path),
-                   timeout=300)
+    return run_learner(tmp_path, pretrained, "channel", *flags)
 
 
 def _metrics(tmp_path):
@@ -66,6 +55,41 @@ def test_list_takes_one_ratio_per_group(tmp_path, pretrained):
         round(channels[name]["channels"] * ratio) for name, ratio in zip(channels, (0.5, 0.25, 1.0))]
 
 
+def test_group_finetuning_prunes_step_by_step_and_resumes(tmp_path, pretrained):
+    flags = ("--cp_prune_option=uniform", "--cp_uniform_preserve_ratio=0.5", "--cp_finetune",
+             "--cp_list_group=2", "--cp_nb_iters_ft_ratio=0.5", "--cp_criterion=l1",
+             "--enbl_export=false")
+    finished = _run(tmp_path, pretrained, *flags)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "step 1/2 prunes conv1, conv2" in finished.stderr
+    assert "channel group fine-tuning 1" in finished.stderr
+    steps = tmp_path / "models_channel/group_finetune"
+    assert {p.name for p in steps.glob("step_*")} == {
+        "step_1.json", "step_1_pruned.keras", "step_1.keras", "step_2.json", "step_2_pruned.keras"}
+    plan = PruningPlan.load(str(tmp_path / "models_channel/plan.json"))
+    assert plan.kept == PruningPlan.load(str(steps / "step_2.json")).kept
+    dense = keras.models.load_model(tmp_path / "models/tiny_lenet_at_digits.keras")
+    pruned = keras.models.load_model(tmp_path / "models_channel/model.keras")
+    assert [w.shape for w in apply_plan(dense, plan).weights] == [w.shape for w in pruned.weights]
+    assert _metrics(tmp_path)["eval"]["accuracy"] > 0.2
+
+    (tmp_path / "models_channel/pruned.keras").unlink()  # a kill after the steps, before the end
+    again = _run(tmp_path, pretrained, *flags)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "prunes conv1" not in again.stderr  # both steps were loaded, not redone
+    assert PruningPlan.load(str(tmp_path / "models_channel/plan.json")).kept == plan.kept
+
+
+@pytest.mark.parametrize("learner", ["chn-pruned-gpu", "chn-pruned-rmt"])
+def test_the_original_tf_solver_learners_prune_with_the_tf_solver(tmp_path, pretrained, learner):
+    finished = run_learner(tmp_path, pretrained, learner, "--cp_prune_option=uniform",
+                           "--cp_uniform_preserve_ratio=0.5", "--enbl_export=false")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "LASSO uses the TensorFlow solver" in finished.stderr
+    metrics = json.loads((tmp_path / f"models_{learner}/metrics.json").read_text())
+    assert metrics["params"] < 0.5 * metrics["dense_params"]
+
+
 @pytest.mark.parametrize("backend", ["ddpg", "gp"])
 def test_auto_searches_ratios_that_use_the_flops_budget(tmp_path, pretrained, backend):
     finished = _run(tmp_path, pretrained, "--cp_prune_option=auto", "--cp_preserve_ratio=0.5",
@@ -86,7 +110,7 @@ def test_auto_searches_ratios_that_use_the_flops_budget(tmp_path, pretrained, ba
     (("--cp_prune_option=uniform", "--cp_uniform_preserve_ratio=1.5"),
      ["0 < --cp_uniform_preserve_ratio <= 1", "1.5"]),
     (("--cp_criterion=magnitude",), ["--cp_criterion in", "'magnitude'"]),
-    (("--cp_finetune",), ["--cp_finetune=false"]),
+    (("--cp_list_group=0",), ["--cp_list_group >= 1", "0"]),
 ])
 def test_bad_settings_stop_before_any_work(tmp_path, pretrained, flags, expected):
     (tmp_path / "ratio.list").write_text("0.5,0.5\n")

@@ -1,0 +1,1 @@
+"""Discrimination-aware channel pruning (``--learner dis-chn-pruned``, Zhuang et al. 2018)."""
