@@ -31,15 +31,20 @@ import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_file", None, "The .keras model to prune (default: ResNet-20 at "
-                    "CIFAR-10, untrained).")
-flags.DEFINE_list("variants", ["all:0.7", "all:0.7:8", "inner:0.5:8"],
-                  "Pruned variants, each <all|inner|shared>:<keep ratio>[:<multiple>].")
-flags.DEFINE_list("num_threads", ["1"], "Interpreter thread counts.")
-flags.DEFINE_integer("nb_repts", 400, "Timed invocations per model and thread count.")
-flags.DEFINE_integer("nb_rounds", 20, "Round-robin rounds the invocations are split into.")
-flags.DEFINE_boolean("int8", False, "Also time full-integer models.")
-flags.DEFINE_boolean("xnnpack_off", False, "Also time each float model without XNNPACK.")
+
+
+def define_flags() -> None:
+    """This tool's flags; defined when it runs, so that importing it (tests) defines none."""
+    flags.DEFINE_string("model_file", None, "The .keras model to prune (default: ResNet-20 at "
+                        "CIFAR-10, untrained).")
+    flags.DEFINE_list("variants", ["all:0.7", "all:0.7:8", "inner:0.5:8"],
+                      "Pruned variants, each <all|inner|shared>:<keep ratio>[:<multiple>].")
+    flags.DEFINE_list("num_threads", ["1"], "Interpreter thread counts.")
+    flags.DEFINE_integer("nb_repts", 400, "Timed invocations per model and thread count.")
+    flags.DEFINE_integer("nb_rounds", 20, "Round-robin rounds the invocations are split into.")
+    flags.DEFINE_boolean("int8", False, "Also time full-integer models.")
+    flags.DEFINE_boolean("xnnpack_off", False, "Also time each float model without XNNPACK.")
+
 
 _SCOPES = ("all", "inner", "shared")
 
@@ -156,4 +161,5 @@ def _time_without_delegate(model_bytes: bytes, threads: list[int]) -> list[float
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
