@@ -32,6 +32,7 @@ from learners.pruning.criteria import (
 )
 from learners.pruning.graph import ChannelGroup, DependencyGraph
 from learners.pruning.plan import PruningPlan, cover_segments
+from utils.keras_graph import IncrementalForward
 
 
 @dataclasses.dataclass
@@ -241,22 +242,21 @@ def _output_channels(graph: DependencyGraph, plan: PruningPlan, layer: keras.lay
     return np.arange(units)
 
 
-def _pruned_rows(extractor: keras.Model, layer: keras.layers.Layer, sample: LayerSample,
-                 batches: Sequence[np.ndarray]) -> np.ndarray:
-    """The pruned layer's input rows at the sample's positions, one batch at a time."""
+def _pruned_rows(inputs: Sequence[np.ndarray], layer: keras.layers.Layer,
+                 sample: LayerSample) -> np.ndarray:
+    """The pruned layer's input rows at the sample's positions, from its inputs per batch."""
     rows, offset = [], 0
-    for images in batches:
-        inputs = np.asarray(extractor.predict_on_batch(images))
+    for batch in inputs:
         if sample.positions is None:
-            rows.append(inputs)
+            rows.append(batch)
         else:
             mine = sample.positions[(sample.positions[:, 0] >= offset)
-                                    & (sample.positions[:, 0] < offset + len(images))]
-            patches, _ = sample_patches(inputs, layer.kernel_size, layer.strides, layer.padding,
+                                    & (sample.positions[:, 0] < offset + len(batch))]
+            patches, _ = sample_patches(batch, layer.kernel_size, layer.strides, layer.padding,
                                         dilation_rate=layer.dilation_rate,
                                         positions=mine - [offset, 0, 0])
             rows.append(patches)
-        offset += len(images)
+        offset += len(batch)
     return np.concatenate(rows)
 
 
@@ -266,12 +266,14 @@ def reconstruct(pruned: keras.Model, dense: keras.Model, graph: DependencyGraph,
     """Re-fits the sampled layers of ``pruned`` whose inputs were cut, in model order.
 
     Each layer's target is the dense layer's output at the sampled positions (its kept output
-    channels); its inputs are the pruned model's, recomputed after every earlier re-fit.
+    channels); its inputs are the pruned model's, with every earlier layer re-fitted (computed
+    incrementally: the whole re-fit costs about one forward pass over ``batches``).
 
     Returns:
         The names of the layers re-fitted.
     """
     refitted = []
+    forward = IncrementalForward(pruned, batches)
     for layer in pruned.layers:
         if layer.name not in samples or not is_linear_layer(layer):
             continue
@@ -282,7 +284,7 @@ def reconstruct(pruned: keras.Model, dense: keras.Model, graph: DependencyGraph,
         if outputs is None:
             continue
         sample = samples[layer.name]
-        rows = _pruned_rows(keras.Model(pruned.input, layer.input), layer, sample, batches)
+        rows = _pruned_rows(forward.input_of(layer), layer, sample)
         targets = sample.outputs[:, outputs]
         fit = least_squares_reconstruction(rows, targets, np.arange(rows.shape[-1]),
                                            kernel_size=getattr(layer, "kernel_size", None),

@@ -24,6 +24,7 @@ from absl import logging
 
 from learners.pruning.graph import ChannelGroup, DependencyGraph, handler_for
 from learners.pruning.plan import cover_segments
+from utils.keras_graph import tensors_of
 
 Batches = Iterator[tuple[tf.Tensor, tf.Tensor]]
 """An endless iterator of ``(images, labels)`` training batches."""
@@ -34,10 +35,6 @@ _KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 def _is_weighted(layer: keras.layers.Layer) -> bool:
     """A layer with a kernel (convolution, Dense): what the stages are balanced on."""
     return any(weight.name in _KERNELS for weight in getattr(layer, "weights", []))
-
-
-def _tensors(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def stage_cuts(model: keras.Model, nb_stages: int) -> list[str]:
@@ -59,17 +56,17 @@ def stage_cuts(model: keras.Model, nb_stages: int) -> list[str]:
     layers = list(model.layers)
     producer = {}
     for index, layer in enumerate(layers):
-        for tensor in _tensors(layer.output):
+        for tensor in tensors_of(layer.output):
             producer[id(tensor)] = index
     last_use = list(range(len(layers)))
     for index, layer in enumerate(layers):
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        for tensor in _tensors(layer.input):
+        for tensor in tensors_of(layer.input):
             source = producer.get(id(tensor))
             if source is not None:
                 last_use[source] = max(last_use[source], index)
-    for tensor in _tensors(model.outputs):
+    for tensor in tensors_of(model.outputs):
         last_use[producer[id(tensor)]] = len(layers)
     weighted = np.cumsum([_is_weighted(layer) for layer in layers])
     total = int(weighted[-1]) if len(weighted) else 0
@@ -77,7 +74,7 @@ def stage_cuts(model: keras.Model, nb_stages: int) -> list[str]:
     read_until = -1  # the last layer reading a tensor made before the current one
     for index, layer in enumerate(layers):
         if (0 < index and read_until <= index and 0 < weighted[index] < total
-                and len(_tensors(layer.output)) == 1 and len(layer.output.shape) in (2, 3, 4)):
+                and len(tensors_of(layer.output)) == 1 and len(layer.output.shape) in (2, 3, 4)):
             candidates.append((index, int(weighted[index])))
         read_until = max(read_until, last_use[index])
     chosen: list[int] = []

@@ -20,6 +20,7 @@ from datasets.base import DataConfig
 from datasets.registry import create_dataset
 from learners.channel_pruned.config import ChannelPruningConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
+from learners.dis_chn_pruned.config import DisChnPruningConfig
 from learners.registry import LEARNERS
 from learners.runner import run
 from nets.model_helper import NetConfig
@@ -38,8 +39,13 @@ def _config(tmp_path, learner, **overrides):
 
 
 # Settings that keep a learner's own work small (its defaults are sized for real models).
-_SMALL = {"channel": {"channel_pruning": ChannelPruningConfig(prune_option="uniform",
-                                                              uniform_preserve_ratio=0.5)}}
+_UNIFORM_HALF = ChannelPruningConfig(prune_option="uniform", uniform_preserve_ratio=0.5)
+_SMALL = {
+    **{name: {"channel_pruning": _UNIFORM_HALF}
+       for name in ("channel", "chn-pruned-gpu", "chn-pruned-rmt")},
+    "dis-chn-pruned": {"dis_chn_pruning": DisChnPruningConfig(
+        prune_ratio=0.5, nb_iters_block=5, nb_iters_layer=1, batch_size=32)},
+}
 
 
 @pytest.mark.parametrize("learner", LEARNERS.names())

@@ -1,0 +1,95 @@
+"""Walking a Keras functional model's graph: its tensors, their producers and consumers.
+
+:class:`IncrementalForward` runs a model over fixed inputs piece by piece, for algorithms that
+change a layer's weights and then need the inputs of the next one (channel pruning's layer-wise
+re-fit): every tensor is computed once, from the tensors computed before it, so visiting all L
+layers costs about one forward pass instead of L partial ones.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+
+def tensors_of(value) -> list:
+    """A layer's ``input`` or ``output`` (one tensor or a list of them) as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class IncrementalForward:
+    """The values of a functional model's tensors over fixed input batches, computed on demand.
+
+    :meth:`input_of` returns a layer's input values, computing only what is not known yet, with
+    the layers' current weights, in inference mode. Values are kept while a layer not yet
+    computed still reads them, and dropped after. Visit layers in graph order, and change a
+    layer's weights only before its output is computed (i.e. before visiting the layers after
+    it): a value computed once is never recomputed.
+
+    Args:
+        model: a functional model with one input, whose layers are each called once.
+        batches: input arrays, one per batch.
+    """
+
+    def __init__(self, model: keras.Model, batches: Sequence[np.ndarray]):
+        if len(model.inputs) != 1:
+            raise ValueError(f"Expected a model with one input. Received: '{model.name}' with "
+                             f"{len(model.inputs)}")
+        self._producer = {}
+        self._consumers = defaultdict(list)
+        for layer in model.layers:
+            for tensor in tensors_of(layer.output):
+                self._producer[id(tensor)] = layer
+            if not isinstance(layer, keras.layers.InputLayer):
+                for tensor in tensors_of(layer.input):
+                    self._consumers[id(tensor)].append(layer)
+        self._nb_batches = len(batches)
+        self._values = {id(model.inputs[0]): [np.asarray(images) for images in batches]}
+        self._computed = {id(layer) for layer in model.layers
+                          if isinstance(layer, keras.layers.InputLayer)}
+
+    def input_of(self, layer: keras.layers.Layer) -> list[np.ndarray]:
+        """The values of ``layer``'s (single) input tensor, one array per batch."""
+        target = layer.input
+        if isinstance(target, (list, tuple)):
+            raise ValueError(f"Expected a layer with one input tensor. Received: '{layer.name}' "
+                             f"with {len(target)}")
+        if id(target) not in self._values:
+            self._compute(target)
+        return self._values[id(target)]
+
+    def _compute(self, target) -> None:
+        """Computes ``target`` from the known values, keeping what later layers will read."""
+        frontier, inside, seen, inside_ids = [], [], set(), set()
+        stack = [target]
+        while stack:  # back from the target to the known tensors
+            tensor = stack.pop()
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            if id(tensor) in self._values:
+                frontier.append(tensor)
+                continue
+            layer = self._producer[id(tensor)]
+            if id(layer) not in inside_ids:
+                inside.append(layer)
+                inside_ids.add(id(layer))
+                stack.extend(tensors_of(layer.input))
+        outputs = [tensor for layer in inside for tensor in tensors_of(layer.output)
+                   if tensor is target
+                   or any(id(reader) not in inside_ids for reader in self._consumers[id(tensor)])]
+        piece = keras.Model(frontier, outputs)
+        values = {id(tensor): [] for tensor in outputs}
+        for batch in range(self._nb_batches):
+            results = piece([self._values[id(tensor)][batch] for tensor in frontier],
+                            training=False)
+            for tensor, result in zip(outputs, tensors_of(results), strict=True):
+                values[id(tensor)].append(np.asarray(result))
+        self._values.update(values)
+        self._computed |= inside_ids
+        for key in [key for key in self._values if key != id(target)]:
+            if all(id(reader) in self._computed for reader in self._consumers[key]):
+                del self._values[key]  # nothing left to compute reads it
