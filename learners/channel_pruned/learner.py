@@ -88,6 +88,7 @@ class ChannelPrunedLearner(PrunedModelLearner):
     def __init__(self, context):
         super().__init__(context)
         self.settings = self.config.channel_pruning
+        self._search_features = None  # set by the automatic search, reused by the final pruning
         if self.settings.prune_option == "list" and not os.path.isfile(self.settings.prune_list_file):
             raise FileNotFoundError("Expected the keep-ratio list --cp_prune_list_file at "
                                     f"'{self.settings.prune_list_file}'. Received: no such file")
@@ -100,7 +101,9 @@ class ChannelPrunedLearner(PrunedModelLearner):
         counts = self.keep_counts(graph, self.keep_ratios(dense, graph))
         if settings.finetune and settings.list_group < len(graph.prunable_groups):
             return self.prune_by_groups(dense, graph, counts)
-        return self.prune(dense, graph, counts)
+        # after a search, the features its roll-outs shared: the result is its best roll-out's
+        features, self._search_features = self._search_features, None  # freed before re-training
+        return self.prune(dense, graph, counts, features)
 
     def settings_metrics(self) -> dict:
         return {"prune_option": self.settings.prune_option, "criterion": self.settings.criterion}
@@ -152,6 +155,7 @@ class ChannelPrunedLearner(PrunedModelLearner):
         dense_macs = total_macs(dense)
         val_data = context.dataset.val_dataset()
         features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
+        self._search_features = features
 
         def reward(candidate) -> float:
             ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
