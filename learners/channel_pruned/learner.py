@@ -230,29 +230,27 @@ class ChannelPrunedLearner(PrunedModelLearner):
             tuned_path = os.path.join(step_dir, f"step_{index}.keras")
             plan_path = os.path.join(step_dir, f"step_{index}.json")
             last = index == len(steps)
-            if os.path.isfile(plan_path) and os.path.isfile(tuned_path if not last else pruned_path):
-                kept = {name: list(indices) for name, indices in PruningPlan.load(plan_path).kept.items()}
-                current = context.load_model(tuned_path if not last else pruned_path,
-                                             f"group fine-tuning step {index}")
+            finished_path = pruned_path if last else tuned_path  # the step's final model
+            resumed = next((path for path in (finished_path, pruned_path) if os.path.isfile(path)
+                            and os.path.isfile(plan_path)), None)
+            if resumed:
+                kept = {name: list(indices)
+                        for name, indices in PruningPlan.load(plan_path).kept.items()}
+                current = context.load_model(resumed, f"group fine-tuning step {index}")
             else:
-                if os.path.isfile(plan_path) and os.path.isfile(pruned_path):
-                    kept = {name: list(indices)
-                            for name, indices in PruningPlan.load(plan_path).kept.items()}
-                    current = context.load_model(pruned_path, f"pruned step {index}")
-                else:
-                    logging.info("channel: group fine-tuning step %d/%d prunes %s", index,
-                                 len(steps), ", ".join(step_names))
-                    current, step_plan = self.prune(current, current_graph,
-                                                    {name: counts[name] for name in step_names})
-                    for name in step_names:
-                        kept[name] = [kept[name][i] for i in step_plan.kept[name]]
-                    if context.is_chief:
-                        save_model_atomic(current, pruned_path)
-                        PruningPlan.for_graph(graph, kept).save(plan_path)
-                if not last:
-                    self.finetune_step(current, index)
-                    if context.is_chief:
-                        save_model_atomic(current, tuned_path)
+                logging.info("channel: group fine-tuning step %d/%d prunes %s", index,
+                             len(steps), ", ".join(step_names))
+                current, step_plan = self.prune(current, current_graph,
+                                                {name: counts[name] for name in step_names})
+                for name in step_names:
+                    kept[name] = [kept[name][i] for i in step_plan.kept[name]]
+                if context.is_chief:
+                    save_model_atomic(current, pruned_path)
+                    PruningPlan.for_graph(graph, kept).save(plan_path)
+            if not last and resumed != tuned_path:  # fine-tuning still to do
+                self.finetune_step(current, index)
+                if context.is_chief:
+                    save_model_atomic(current, tuned_path)
             current_graph = build_graph(current)
         return current, PruningPlan.for_graph(graph, kept)
 
