@@ -70,7 +70,8 @@ flags.DEFINE_float("tempr_dst", 4.0, "Distillation softmax temperature.")
 # ---------------------------------------------------------------------------- AutoML search
 flags.DEFINE_string("hpo_backend", None, "Search the flags in --hpo_space with this backend "
                     "(gp, tpe, ddpg, random), then re-train the best setting. Without "
-                    "--hpo_space, --learner channel uses it for its keep-ratio search.")
+                    "--hpo_space, it is the backend of a learner's own per-layer search "
+                    "(channel keep ratios, weight-sparse ratios, uniform / non-uniform bits).")
 flags.DEFINE_string("hpo_space", None, "JSON search space over flags: "
                     '[{"name": "lrn_rate_init", "type": "continuous", "low": 0.01, "high": 0.3, "log": true}, ...]')
 flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted search resumes).")
@@ -115,6 +116,40 @@ def _define_dis_chn_pruning_flags() -> None:
 
 
 _define_dis_chn_pruning_flags()
+
+
+def _define_weight_sparse_flags() -> None:
+    """The original's ``--ws_*`` flags, one per field of ``WeightSparseConfig``."""
+    from learners.weight_sparse.config import FLAG_DEFAULTS, FLAG_HELP
+
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Weight sparsification")
+
+
+_define_weight_sparse_flags()
+
+
+def _define_quantization_flags() -> None:
+    """The original's ``--uql_*`` and ``--nuql_*`` flags, one per field of ``UniformQuantConfig``
+    and ``NonUniformQuantConfig``."""
+    from learners.nonuniform_quant.config import FLAG_DEFAULTS as NUQL_DEFAULTS
+    from learners.nonuniform_quant.config import FLAG_HELP as NUQL_HELP
+    from learners.uniform_quant.config import FLAG_DEFAULTS, FLAG_HELP
+
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Uniform quantization")
+    _define_settings_flags(NUQL_DEFAULTS, NUQL_HELP, "Non-uniform quantization")
+
+
+_define_quantization_flags()
+
+
+def _define_uniform_quant_tf_flags() -> None:
+    """The original's ``--uqtf_*`` flags, one per field of ``UniformQuantTFConfig``."""
+    from learners.uniform_quant_tf.config import FLAG_DEFAULTS, FLAG_HELP
+
+    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Quantization-aware training for TFLite")
+
+
+_define_uniform_quant_tf_flags()
 
 # ---------------------------------------------------------------------------- export
 flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
@@ -168,6 +203,14 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
     from learners.dis_chn_pruned.config import FLAG_DEFAULTS as DCP_FLAGS
     from learners.dis_chn_pruned.config import DisChnPruningConfig
+    from learners.nonuniform_quant.config import FLAG_DEFAULTS as NUQL_FLAGS
+    from learners.nonuniform_quant.config import NonUniformQuantConfig
+    from learners.uniform_quant.config import FLAG_DEFAULTS as UQL_FLAGS
+    from learners.uniform_quant.config import UniformQuantConfig
+    from learners.uniform_quant_tf.config import FLAG_DEFAULTS as UQTF_FLAGS
+    from learners.uniform_quant_tf.config import UniformQuantTFConfig
+    from learners.weight_sparse.config import FLAG_DEFAULTS as WS_FLAGS
+    from learners.weight_sparse.config import WeightSparseConfig
     from nets.model_helper import NetConfig, create_model_helper
 
     net = values.net or default_net
@@ -203,14 +246,29 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
                             benchmark_threads=_ints("benchmark_threads", values.benchmark_threads),
                             benchmark_repeats=values.nb_repts),
         channel_pruning=_channel_pruning_config(values, CP_FLAGS, ChannelPruningConfig),
-        dis_chn_pruning=DisChnPruningConfig.from_flag_values(
-            {name: getattr(values, name) for name in DCP_FLAGS}))
+        dis_chn_pruning=_settings(values, DCP_FLAGS, DisChnPruningConfig),
+        uniform_quant=_settings(values, UQL_FLAGS, UniformQuantConfig),
+        nonuniform_quant=_settings(values, NUQL_FLAGS, NonUniformQuantConfig),
+        uniform_quant_tf=_settings(values, UQTF_FLAGS, UniformQuantTFConfig),
+        weight_sparse=_settings(values, WS_FLAGS, WeightSparseConfig))
+
+
+def _flag_settings(values: _FlagValues, names) -> dict[str, Any]:
+    """``{flag: value}`` of a learner's flags; ``--hpo_backend`` without ``--hpo_space`` sets
+    the backend of the learner's own per-layer search (its ``*_search_backend`` flag)."""
+    settings = {name: getattr(values, name) for name in names}
+    if values.hpo_backend and not values.hpo_space:
+        settings.update({name: values.hpo_backend for name in names
+                         if name.endswith("_search_backend")})
+    return settings
+
+
+def _settings(values: _FlagValues, names, config_class):
+    return config_class.from_flag_values(_flag_settings(values, names))
 
 
 def _channel_pruning_config(values: _FlagValues, names, config_class):
-    settings = {name: getattr(values, name) for name in names}
-    if values.hpo_backend and not values.hpo_space:  # the backend of the keep-ratio search
-        settings["cp_search_backend"] = values.hpo_backend
+    settings = _flag_settings(values, names)
     if values.cp_quadruple and settings["cp_round_to"] == 1:
         settings["cp_round_to"] = 4
     return config_class.from_flag_values(settings)
@@ -259,7 +317,8 @@ def searchable_space(path: str):
 
 
 # Learners whose automatic mode searches with --hpo_backend when no --hpo_space is given.
-_OWN_SEARCH = ("channel", "chn-pruned-gpu", "chn-pruned-rmt")
+_OWN_SEARCH = ("channel", "chn-pruned-gpu", "chn-pruned-rmt", "weight-sparse", "uniform",
+               "non-uniform")
 
 
 def _run_automl(default_net: str) -> None:

@@ -14,6 +14,7 @@ import os
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from datasets.base import Dataset
 from learners.config import RunConfig
@@ -99,6 +100,27 @@ class Learner(abc.ABC):
         """Evaluates the model this learner saved, on the evaluation split."""
         model = self.context.load_model(self.output_model_path, f"{self.config.learner} model")
         return evaluate(model, self.context.dataset.eval_dataset(), self.context.dataset.nb_classes)
+
+    def export(self, model: keras.Model) -> dict:
+        """Exports the trained model and measures it; returns the entries for ``metrics.json``.
+
+        The default writes ``model.tflite`` and ``model_int8.tflite`` (post-training int8,
+        calibrated on training images), checks parity and the integer audit, and benchmarks both.
+        Learners whose result deploys differently (quantization-aware, sparse) override it.
+        """
+        from tools.benchmark.calc_inference_time import benchmark
+        from tools.conversion.export_tflite import export_model
+
+        export = self.config.export
+        report = export_model(model, self.context.dataset, self.context.output_dir,
+                              nb_calibration=export.nb_calibration,
+                              log=lambda line: logging.info("export: %s", line))
+        result = {"export": report.to_dict()}
+        if export.benchmark:
+            latencies = benchmark([report.float_path, report.int8_path], export.benchmark_threads,
+                                  repeats=export.benchmark_repeats)
+            result["latency"] = [row.to_dict() for row in latencies]
+        return result
 
     # ---------------------------------------------------------------- helpers for subclasses
     def make_trainer(self, model: keras.Model, description: str, *, train_config=None,

@@ -7,6 +7,10 @@ import dataclasses
 from datasets.base import DataConfig
 from learners.channel_pruned.config import ChannelPruningConfig
 from learners.dis_chn_pruned.config import DisChnPruningConfig
+from learners.nonuniform_quant.config import NonUniformQuantConfig
+from learners.uniform_quant.config import UniformQuantConfig
+from learners.uniform_quant_tf.config import UniformQuantTFConfig
+from learners.weight_sparse.config import WeightSparseConfig
 from nets.model_helper import NetConfig, TrainDefaults
 
 LRN_RATE_SCHEDULES = ("piecewise", "cosine", "exponential")
@@ -157,6 +161,10 @@ class RunConfig:
         debug: verbose logging.
         channel_pruning: settings of ``--learner channel`` (the ``--cp_*`` flags).
         dis_chn_pruning: settings of ``--learner dis-chn-pruned`` (the ``--dcp_*`` flags).
+        weight_sparse: settings of ``--learner weight-sparse`` (the ``--ws_*`` flags).
+        uniform_quant: settings of ``--learner uniform`` (the ``--uql_*`` flags).
+        nonuniform_quant: settings of ``--learner non-uniform`` (the ``--nuql_*`` flags).
+        uniform_quant_tf: settings of ``--learner uniform-tf`` (the ``--uqtf_*`` flags).
         search_trial: this run is one trial of a search: train without the validation split,
             report validation accuracy, publish and export nothing.
     """
@@ -176,6 +184,12 @@ class RunConfig:
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     channel_pruning: ChannelPruningConfig = dataclasses.field(default_factory=ChannelPruningConfig)
     dis_chn_pruning: DisChnPruningConfig = dataclasses.field(default_factory=DisChnPruningConfig)
+    weight_sparse: WeightSparseConfig = dataclasses.field(default_factory=WeightSparseConfig)
+    uniform_quant: UniformQuantConfig = dataclasses.field(default_factory=UniformQuantConfig)
+    nonuniform_quant: NonUniformQuantConfig = dataclasses.field(
+        default_factory=NonUniformQuantConfig)
+    uniform_quant_tf: UniformQuantTFConfig = dataclasses.field(
+        default_factory=UniformQuantTFConfig)
     search_trial: bool = False
 
     def __post_init__(self):

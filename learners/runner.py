@@ -61,27 +61,12 @@ def run(config: RunConfig) -> dict:
     if "eval" not in metrics:
         metrics["eval"] = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
     if config.export.enabled and context.is_chief:
-        metrics.update(export_and_benchmark(model, dataset, context.output_dir, config))
+        metrics.update(learner.export(model))
     if context.is_chief:
         write_json_atomic(metrics_path, metrics)
     event_log.write("run_end", metrics_file=metrics_path)
     print(format_summary(metrics, context, learner.output_model_path))
     return metrics
-
-
-def export_and_benchmark(model: keras.Model, dataset, output_dir: str, config: RunConfig) -> dict:
-    """Writes both TFLite files, checks them, and measures their latency."""
-    from tools.benchmark.calc_inference_time import benchmark
-    from tools.conversion.export_tflite import export_model
-
-    report = export_model(model, dataset, output_dir, nb_calibration=config.export.nb_calibration,
-                          log=lambda line: logging.info("export: %s", line))
-    result = {"export": report.to_dict()}
-    if config.export.benchmark:
-        latencies = benchmark([report.float_path, report.int8_path],
-                              config.export.benchmark_threads, repeats=config.export.benchmark_repeats)
-        result["latency"] = [row.to_dict() for row in latencies]
-    return result
 
 
 def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:

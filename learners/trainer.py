@@ -70,9 +70,11 @@ class TrainResult:
 
 
 def decayed_variables(model: keras.Model) -> list:
-    """Trainable variables that take L2 weight decay: all but BatchNormalization's."""
+    """Trainable variables that take L2 weight decay: all but BatchNormalization's, and those a
+    layer lists in an ``undecayed_weights`` attribute (e.g. a BatchNorm folded into a conv)."""
     skipped = {id(v) for layer in model._flatten_layers()
-               if isinstance(layer, keras.layers.BatchNormalization) for v in layer.weights}
+               for v in (layer.weights if isinstance(layer, keras.layers.BatchNormalization)
+                         else getattr(layer, "undecayed_weights", ()))}
     return [v for v in model.trainable_variables if id(v) not in skipped]
 
 

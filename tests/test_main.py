@@ -57,3 +57,10 @@ def test_the_launcher_picks_the_default_net(parse):
 def test_invalid_flag_values_name_the_flag(parse, argv, message):
     with pytest.raises(ValueError, match=message):
         parse(*argv)
+
+
+def test_hpo_backend_without_a_space_sets_every_per_layer_search(parse):
+    config = parse("--hpo_backend=tpe")
+    assert {config.channel_pruning.search_backend, config.weight_sparse.search_backend,
+            config.uniform_quant.search_backend, config.nonuniform_quant.search_backend} == {"tpe"}
+    assert parse().weight_sparse.search_backend == "ddpg"

@@ -105,6 +105,34 @@ def convert_int8(model: keras.Model, representative_images: np.ndarray) -> bytes
         return _convert(model, configure)
 
 
+def convert_quantization_aware(model: keras.Model) -> bytes:
+    """Converts a model trained with fake-quant ops to a full-integer TFLite model.
+
+    The scale and zero point of every tensor come from the fake-quant ops' ranges (the model of
+    ``learners.uniform_quant_tf``), so no calibration data is needed; the input and output
+    tensors are int8. Ops the converter cannot quantize stay float: run ``audit_int8``.
+    """
+    def configure(converter):
+        import tensorflow as tf
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+    return _convert(model, configure)
+
+
+def convert_sparse(model: keras.Model) -> bytes:
+    """The float32 TFLite model with its weights sparse-encoded (the converter's
+    ``EXPERIMENTAL_SPARSITY``; builtin ops only). The runtime may densify them at load time."""
+    def configure(converter):
+        import tensorflow as tf
+
+        converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+
+    return _convert(model, configure)
+
+
 def _convert(model: keras.Model, configure: Callable[[Any], None]) -> bytes:
     """Exports ``model`` in inference mode to a SavedModel, then converts it with builtin ops only.
 
@@ -346,8 +374,8 @@ class AuditReport:
         """A multi-line, human-readable verdict listing the offending ops."""
         if self.passed:
             return f"int8 audit passed: {len(self.ops)} ops, all integer."
-        lines = [f"int8 audit FAILED: {len(self.offending_ops)} of {len(self.ops)} ops break "
-                 "integer-only execution:"]
+        lines = [(f"int8 audit FAILED: {len(self.offending_ops)} of {len(self.ops)} ops break "
+                  "integer-only execution:")]
         lines += [f"  {op.describe()}" for op in self.offending_ops]
         return "\n".join(lines)
 

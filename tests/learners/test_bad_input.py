@@ -42,10 +42,6 @@ def _unknown_learner(tmp_path):
     return ["lenet_at_digits", "--learner=prune-everything"], ["prune-everything", "full-prec"]
 
 
-def _planned_learner(tmp_path):
-    return ["lenet_at_digits", "--learner=weight-sparse"], ["'weight-sparse'", "not available"]
-
-
 def _unknown_net(tmp_path):
     return ["lenet_at_digits", "--net=vgg_at_mars"], ["vgg_at_mars", "resnet_at_cifar10"]
 
@@ -59,7 +55,7 @@ def _bad_resnet_size(tmp_path):
 
 
 @pytest.mark.parametrize("case", [_truncated_cifar, _missing_dir, _empty_dir, _no_data_dir,
-                                  _non_image_in_folder, _unknown_learner, _planned_learner,
+                                  _non_image_in_folder, _unknown_learner,
                                   _unknown_net, _negative_ratio, _bad_resnet_size],
                          ids=lambda case: case.__name__.strip("_"))
 def test_bad_input_fails_fast_with_a_clear_message(tmp_path, case):

@@ -21,8 +21,11 @@ from datasets.registry import create_dataset
 from learners.channel_pruned.config import ChannelPruningConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
 from learners.dis_chn_pruned.config import DisChnPruningConfig
+from learners.nonuniform_quant.config import NonUniformQuantConfig
 from learners.registry import LEARNERS
 from learners.runner import run
+from learners.uniform_quant.config import UniformQuantConfig
+from learners.weight_sparse.config import WeightSparseConfig
 from nets.model_helper import NetConfig
 
 
@@ -45,6 +48,10 @@ _SMALL = {
        for name in ("channel", "chn-pruned-gpu", "chn-pruned-rmt")},
     "dis-chn-pruned": {"dis_chn_pruning": DisChnPruningConfig(
         prune_ratio=0.5, nb_iters_block=5, nb_iters_layer=1, batch_size=32)},
+    "uniform": {"uniform_quant": UniformQuantConfig(weight_bits=4, use_buckets=True)},
+    "non-uniform": {"nonuniform_quant": NonUniformQuantConfig(weight_bits=4)},
+    "weight-sparse": {"weight_sparse": WeightSparseConfig(
+        prune_ratio=0.5, prune_ratio_prtl="uniform", mask_update_step=20)},
 }
 
 

@@ -128,7 +128,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
     log(f"      wrote {float_path} ({len(float_model):,} bytes)")
 
     log(f"[2/6] Checking float32 parity on {nb_parity_images} evaluation images ...")
-    parity_images = _first_images(dataset.eval_dataset(), nb_parity_images)
+    parity_images = first_images(dataset.eval_dataset(), nb_parity_images)
     difference = tflite.max_abs_logit_diff(model, float_model, parity_images)
     log(f"      max |logit diff| = {difference:.3g} (tolerance {parity_tolerance:g})")
     if not difference <= parity_tolerance:  # also catches NaN
@@ -172,7 +172,7 @@ def _write(path: str, content: bytes) -> None:
         file.write(content)
 
 
-def _first_images(batches: Any, nb_images: int) -> np.ndarray:
+def first_images(batches: Any, nb_images: int) -> np.ndarray:
     """The first ``nb_images`` images of a ``tf.data`` pipeline of ``(images, labels)``."""
     images, nb_taken = [], 0
     for batch, _ in batches.as_numpy_iterator():

@@ -1,0 +1,311 @@
+"""What the ``uniform`` and ``non-uniform`` learners share: bits, fine-tuning, artifacts.
+
+``QuantizationLearner.train``:
+
+1. load the pre-trained model (always: quantization starts from it) and pick the layers to
+   quantize (first and last kept in float unless ``quantize_all_layers``);
+2. bits per layer: ``weight_bits`` everywhere, or (``enbl_rl_agent``) a search over per-layer
+   bits in ``[w_bit_min, w_bit_max]`` whose average, weighted by weight count, is
+   ``equivalent_bits`` (``hpo``: DDPG by default, GP / TPE / random; the layers in a seeded
+   random order; each roll-out quantizes at its bits, fine-tunes ``nb_iters_ft`` steps on the
+   training split without the validation split and is scored by validation accuracy; trials
+   are stored under ``search/`` so a rerun resumes);
+3. ``plan.json`` (bits per layer, layers kept in float);
+4. fine-tuning with quantization in the forward pass (``learners.quantization.layers``) through
+   the shared trainer: checkpoints under ``checkpoints/``, a rerun resumes from them;
+5. the plain Keras model whose kernels hold the quantized values (``model.keras``), the packed
+   artifact (``model_packed.pfq``: codes at ``k`` bits per weight plus ranges or codebooks,
+   read back and compared before anything is reported) and ``metrics.json`` with accuracy
+   (float, quantized before and after fine-tuning), bits and the size report.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+from absl import logging
+
+from hpo.budget import Budget
+from hpo.optimizer import create_optimizer
+from hpo.search import run_search, search_description
+from hpo.space import Integer, SearchSpace
+from hpo.trial_store import TrialStore
+from learners.base import Learner
+from learners.quantization.model import (
+    QuantizationSpec,
+    build_quantized_model,
+    finalize,
+    kernel_size,
+    select_layers,
+    set_trainable,
+)
+from learners.quantization.packing import read_packed, size_report, write_packed
+from learners.quantization.settings import FLOAT_ACTIVATIONS
+from learners.trainer import epoch_steps, evaluate
+from utils.io import save_model_atomic, write_json_atomic
+
+PACKED_FILE = "model_packed.pfq"
+
+
+class QuantizationLearner(Learner):
+    """Base of ``uniform`` and ``non-uniform`` (see module docstring).
+
+    Subclasses set :attr:`kind` (``uniform`` or ``codebook``) and :attr:`settings`.
+    """
+
+    kind: str = "uniform"
+
+    @property
+    @abc.abstractmethod
+    def settings(self):
+        """The learner's settings (``UniformQuantConfig`` or ``NonUniformQuantConfig``)."""
+
+    @property
+    def opt_mode(self) -> str:
+        return "weights"
+
+    @property
+    def init_style(self) -> str:
+        return "quantile"
+
+    @property
+    def plan_path(self) -> str:
+        return os.path.join(self.context.output_dir, "plan.json")
+
+    @property
+    def packed_path(self) -> str:
+        return os.path.join(self.context.output_dir, PACKED_FILE)
+
+    # ------------------------------------------------------------------------- settings
+    def spec(self, bits: dict[str, int]) -> QuantizationSpec:
+        settings = self.settings
+        return QuantizationSpec(
+            kind=self.kind, bits=dict(bits),
+            bucket_type=settings.bucket_type if settings.use_buckets else "none",
+            bucket_size=settings.bucket_size, activation_bits=settings.activation_bits,
+            init_style=self.init_style)
+
+    def finetune_config(self, nb_iters: int | None = None):
+        """Adam at ``lrn_rate`` for ``quant_epochs`` (or ``nb_iters``, or ``--nb_iters_train``
+        steps), divided by 10 at 50 % and again at 80 % of the steps (constant for roll-outs)."""
+        settings, train, context = self.settings, self.config.train, self.context
+        config = dataclasses.replace(
+            train, optimizer="adam", lrn_rate_init=settings.lrn_rate, nb_epochs=settings.quant_epochs,
+            lrn_rate_schedule="piecewise", lrn_rate_dcy_bnds=(), lrn_rate_dcy_rates=(1.0,),
+            warmup_epochs=0.0, nb_iters_train=nb_iters or train.nb_iters_train)
+        if nb_iters:
+            return config
+        per_epoch = epoch_steps(context.dataset, context.strategy.num_replicas_in_sync,
+                                self.config.search_trial)
+        epochs = (config.nb_iters_train / (per_epoch * config.nb_epochs_rat)
+                  if config.nb_iters_train else settings.quant_epochs)
+        return dataclasses.replace(config, lrn_rate_dcy_bnds=(0.5 * epochs, 0.8 * epochs),
+                                   lrn_rate_dcy_rates=(1.0, 0.1, 0.01))
+
+    def quantized_model(self, teacher: keras.Model, bits: dict[str, int]) -> keras.Model:
+        with self.context.strategy.scope():
+            model = build_quantized_model(teacher, self.spec(bits))
+        set_trainable(model, self.opt_mode)
+        return model
+
+    # ------------------------------------------------------------------------- bits
+    def bit_allocation(self, teacher: keras.Model, names: list[str]) -> tuple[dict[str, int], str]:
+        settings = self.settings
+        if not settings.enbl_rl_agent:
+            return {name: settings.weight_bits for name in names}, "fixed"
+        if settings.w_bit_min == settings.w_bit_max:
+            return {name: settings.w_bit_min for name in names}, "fixed"
+        return self.search_bits(teacher, names), "search"
+
+    def bits_budget(self, sizes: list[int]) -> Budget:
+        """Average bits per weight (weighted by weight count) at most ``equivalent_bits``,
+        filled up to it as far as whole bits allow."""
+        total = float(sum(sizes))
+
+        def average_bits(candidate) -> float:
+            return sum(size * candidate[f"bits_{i:03d}"] for i, size in enumerate(sizes)) / total
+
+        return Budget("bits", self.settings.equivalent_bits, average_bits, fill=True)
+
+    def search_bits(self, teacher: keras.Model, names: list[str]) -> dict[str, int]:
+        """Per-layer bits found by the search (see module docstring)."""
+        settings, context, name = self.settings, self.context, self.config.learner
+        sizes = [kernel_size(teacher, layer) for layer in names]
+        order = np.random.default_rng(self.config.train.seed).permutation(len(names))
+        space = SearchSpace([Integer(f"bits_{i:03d}", settings.w_bit_min, settings.w_bit_max)
+                             for i in order])
+        budget = self.bits_budget(sizes)
+        options = {}
+        if settings.search_backend == "ddpg":
+            total, largest = float(sum(sizes)), float(max(sizes))
+            features = []
+            for i in order:
+                shape = list(teacher.get_layer(names[i]).kernel.shape)
+                shape = [1] * (4 - len(shape)) + shape
+                later = sum(sizes[j] for j in order[list(order).index(i) + 1:])
+                features.append([i, *shape, sizes[i] / largest, later / total])
+            options = {"layer_features": np.asarray(features, dtype=np.float64),
+                       "nb_rlouts": settings.nb_rlouts,
+                       "nb_rlouts_min": min(settings.nb_rlouts_min, settings.nb_rlouts)}
+        optimizer = create_optimizer(settings.search_backend, space, seed=self.config.train.seed,
+                                     **options)
+        spec = self.spec({})
+        store = TrialStore(os.path.join(context.output_dir, "search"), search_description(
+            optimizer, settings.search_backend, budget, learner=name, layers=names,
+            bucket_type=spec.bucket_type, bucket_size=spec.bucket_size,
+            nb_iters_ft=settings.nb_iters_ft, lrn_rate=settings.lrn_rate))
+        val_data = context.dataset.val_dataset()
+        scratch = os.path.join(context.output_dir, "search", "rollout_checkpoints")
+
+        def reward(candidate):
+            bits = {layer: int(candidate[f"bits_{i:03d}"]) for i, layer in enumerate(names)}
+            model = self.quantized_model(teacher, bits)
+            if settings.nb_iters_ft:
+                shutil.rmtree(scratch, ignore_errors=True)  # a roll-out never resumes another
+                self.make_trainer(model, f"{name} roll-out",
+                                  train_config=self.finetune_config(settings.nb_iters_ft),
+                                  checkpoint_subdir=os.path.relpath(scratch, context.output_dir),
+                                  exclude_val=True).train()
+            accuracy = evaluate(model, val_data, context.dataset.nb_classes)["accuracy"]
+            return accuracy, {"average_bits": budget.measure(candidate)}
+
+        logging.info("%s: searching bits of %d layers in [%d, %d] with %s, %d roll-outs, %.3g "
+                     "bits on average", name, len(names), settings.w_bit_min, settings.w_bit_max,
+                     settings.search_backend, settings.nb_rlouts, settings.equivalent_bits)
+        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget)
+        shutil.rmtree(scratch, ignore_errors=True)
+        best = result.best.projected
+        return {layer: int(best[f"bits_{i:03d}"]) for i, layer in enumerate(names)}
+
+    # ------------------------------------------------------------------------- plan
+    def make_plan(self, teacher: keras.Model, bits: dict[str, int], kept: list[str],
+                  source: str) -> dict:
+        spec = self.spec(bits)
+        sizes = {layer: kernel_size(teacher, layer) for layer in bits}
+        return {
+            "learner": self.config.learner, "quantizer": self.kind, "bits_source": source,
+            "layers": {layer: {"bits": bits[layer], "nb_weights": sizes[layer],
+                               "class": type(teacher.get_layer(layer)).__name__}
+                       for layer in bits},
+            "kept_float": kept,
+            "average_bits": sum(sizes[n] * bits[n] for n in bits) / sum(sizes.values()),
+            "bucket_type": spec.bucket_type, "bucket_size": spec.bucket_size,
+            "activation_bits": spec.activation_bits,
+            **({"init_style": self.init_style, "opt_mode": self.opt_mode}
+               if self.kind == "codebook" else {}),
+        }
+
+    def check_resumable(self, plan: dict) -> None:
+        """A rerun resumes the fine-tuning checkpoints only for the same plan."""
+        checkpoints = os.path.join(self.context.output_dir, "checkpoints")
+        if not (os.path.isfile(self.plan_path) and os.path.isdir(checkpoints)):
+            return
+        with open(self.plan_path) as handle:
+            previous = json.load(handle)
+        if previous != plan:
+            raise ValueError(
+                f"Expected the quantization plan of the checkpoints in '{checkpoints}' "
+                f"(from {self.plan_path}). Received: different settings. Use another --save_dir "
+                "or delete that directory to start over.")
+
+    # ------------------------------------------------------------------------- train
+    def train(self) -> keras.Model:
+        context, name = self.context, self.config.learner
+        dataset = context.dataset
+        teacher = context.load_pretrained()
+        names, kept = select_layers(teacher, self.settings.quantize_all_layers)
+        float_eval = evaluate(teacher, dataset.eval_dataset(), dataset.nb_classes)
+        bits, source = self.bit_allocation(teacher, names)
+        plan = json_ready(self.make_plan(teacher, bits, kept, source))
+        self.check_resumable(plan)
+        if context.is_chief:
+            write_json_atomic(self.plan_path, plan)
+        logging.info("%s: %s, %.3g bits per weight on average; kept in float: %s", name,
+                     ", ".join(f"{layer}={b}" for layer, b in bits.items()),
+                     plan["average_bits"], ", ".join(kept) or "none")
+
+        model = self.quantized_model(teacher, bits)
+        before = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
+        logging.info("%s: eval accuracy %.4f quantized before fine-tuning (float %.4f)", name,
+                     before["accuracy"], float_eval["accuracy"])
+        trainer = self.make_trainer(model, name, train_config=self.finetune_config(),
+                                    eval_data=dataset.eval_dataset())
+        result = trainer.train()
+
+        with context.strategy.scope():
+            final, packed = finalize(model, teacher, self.spec(bits))
+        metrics = evaluate(final, dataset.eval_dataset(), dataset.nb_classes)
+        logging.info("%s: eval accuracy %.4f after fine-tuning (float %.4f)", name,
+                     metrics["accuracy"], float_eval["accuracy"])
+        sizes = {}
+        if context.is_chief:
+            save_model_atomic(final, self.output_model_path)
+            write_packed(self.packed_path, packed)
+            restored = read_packed(self.packed_path)
+            mismatched = [v.path for v in final.weights
+                          if not np.array_equal(restored[v.path], np.asarray(v))]
+            if mismatched:
+                raise RuntimeError(f"Expected '{self.packed_path}' to restore the model's weights "
+                                   f"exactly. Received: differences in {mismatched}")
+            sizes = size_report(self.packed_path)
+            sizes["keras_file_bytes"] = os.path.getsize(self.output_model_path)
+            logging.info("%s: packed %s: %d bytes (float32 weights: %d bytes, %.2fx smaller; "
+                         "%.3g bits per quantized weight with ranges / codebooks)", name,
+                         self.packed_path, sizes["total_bytes"], sizes["float_model_bytes"],
+                         sizes["compression"], sizes["bits_per_quantized_weight"])
+        self.write_metrics({
+            "learner": name, "model": context.model_basename, "eval": metrics,
+            "eval_before_finetuning": before, "float_eval": float_eval,
+            "bits": bits, "average_bits": plan["average_bits"], "bits_source": source,
+            "kept_float": kept, "activation_bits": self.settings.activation_bits,
+            "plan": self.plan_path, "packed": self.packed_path, "size": sizes,
+            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
+                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+        })
+        return final
+
+    # ------------------------------------------------------------------------- export
+    def export(self, model: keras.Model) -> dict:
+        """The default float + post-training int8 export, plus what the int8 file holds for
+        the quantized kernels (``int8_weights``)."""
+        from learners.quantization.tflite_weights import int8_kernel_report
+
+        result = super().export(model)
+        plan = self.read_plan()
+        if plan is None:
+            return result
+        bits = {layer: entry["bits"] for layer, entry in plan["layers"].items()}
+        report = int8_kernel_report(result["export"]["int8_path"], model, bits)
+        report["note"] = (
+            "TFLite has no sub-8-bit weight type: the int8 file stores each k-bit kernel as int8 "
+            "(at most 2^k distinct values per channel, re-rounded to the int8 per-channel grid), "
+            "so it is as large and as fast as any int8 model; the k-bit storage is "
+            f"{PACKED_FILE}, which a runtime decodes to float or int8 at load time.")
+        if self.settings.activation_bits != FLOAT_ACTIVATIONS:
+            report["note"] += (" Activations: the int8 model re-quantizes them to 8 bits with "
+                               "calibrated ranges; the k-bit activation layers stay as "
+                               "float ops around them.")
+        return {**result, "int8_weights": report}
+
+    def read_plan(self) -> dict | None:
+        if not os.path.isfile(self.plan_path):
+            return None
+        with open(self.plan_path) as handle:
+            return json.load(handle)
+
+
+def json_ready(value):
+    """``value`` with NumPy scalars as Python numbers (what the plan compares after a reload)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

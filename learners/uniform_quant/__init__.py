@@ -1,0 +1,1 @@
+"""Uniform quantization (``--learner uniform``): min-max levels at any bit-width, buckets, bit search."""

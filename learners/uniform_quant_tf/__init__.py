@@ -1,0 +1,1 @@
+"""Quantization-aware training for TFLite (``--learner uniform-tf``)."""

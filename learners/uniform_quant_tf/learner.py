@@ -1,0 +1,164 @@
+"""Quantization-aware training for TFLite (``--learner uniform-tf``, Jacob et al. 2018).
+
+1. The pre-trained model is rewritten with TensorFlow's fake-quant ops where TFLite's int8
+   kernels quantize (``transform.quantize_model``: BatchNorm folded into the preceding
+   convolution, weights symmetric per output channel, activations asymmetric per tensor), and its
+   activation ranges are calibrated on ``--uqtf_nb_calibration_batches`` training batches.
+2. It is fine-tuned with Adam at ``--uqtf_lrn_rate_dcy`` times the net's learning rate, over the
+   net's schedule (``--nb_epochs_rat`` scales it; the original found 0.2 enough), checkpointed
+   and resumable like every learner; distillation from the float model works through
+   ``--enbl_dst``.
+3. Export converts the fake-quant ranges straight into a full-integer ``model_int8.tflite`` (no
+   calibration), audits it (every op integer, or which one is not and why), and compares it with
+   the float TFLite and with post-training int8 quantization of the same float model
+   (``model_ptq_int8.tflite``): accuracy, size and latency side by side.
+
+Artifacts: ``model.keras`` (the quantization-aware model; its layers are registered Keras
+serializables, importing ``learners.uniform_quant_tf.layers`` loads them), ``plan.json`` (bits
+of every quantized layer, the trained activation ranges), ``metrics.json``, the three TFLite
+files and ``export.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+from absl import logging
+
+from learners.base import Learner
+from learners.registry import LEARNERS
+from learners.trainer import evaluate
+from learners.uniform_quant_tf.transform import (
+    activation_quantizers,
+    calibrate_ranges,
+    quantization_plan,
+    quantize_model,
+    with_activation_bits,
+)
+from utils.io import save_model_atomic, write_json_atomic
+
+PTQ_INT8_FILE = "model_ptq_int8.tflite"
+
+
+@LEARNERS.register("uniform-tf")
+class UniformQuantTFLearner(Learner):
+    """Quantization-aware fine-tuning of the pre-trained model (see module docstring)."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.settings = self.config.uniform_quant_tf
+        self._dense = None
+
+    @property
+    def plan_path(self) -> str:
+        return os.path.join(self.context.output_dir, "plan.json")
+
+    def quantization_aware_model(self, dense: keras.Model) -> keras.Model:
+        """``dense`` rewritten with fake quantization, its activation ranges calibrated."""
+        settings = self.settings
+        with self.context.strategy.scope():
+            model = quantize_model(dense, weight_bits=settings.weight_bits,
+                                   activation_bits=settings.activation_bits,
+                                   quant_delay=settings.quant_delay,
+                                   freeze_bn_delay=settings.freeze_bn_delay)
+        batch_size = self.context.dataset.config.batch_size
+        images = self.context.dataset.calibration_images(settings.nb_calibration_batches * batch_size)
+        calibrate_ranges(model, [images[i:i + batch_size] for i in range(0, len(images), batch_size)])
+        return model
+
+    def train(self) -> keras.Model:
+        context, settings, name = self.context, self.settings, self.config.learner
+        dataset = context.dataset
+        dense = self._dense = context.load_pretrained()
+        dense_eval = evaluate(dense, dataset.eval_dataset(), dataset.nb_classes)
+        model = self.quantization_aware_model(dense)
+        calibrated_eval = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
+        logging.info("%s: %d-bit weights / %d-bit activations, %d activation quantizers; eval "
+                     "accuracy %.4f after calibration (float %.4f)", name, settings.weight_bits,
+                     settings.activation_bits, len(activation_quantizers(model)),
+                     calibrated_eval["accuracy"], dense_eval["accuracy"])
+        train = self.config.train
+        train = dataclasses.replace(train, optimizer="adam",
+                                    lrn_rate_init=train.lrn_rate_init * settings.lrn_rate_dcy)
+        result = self.make_trainer(model, name, train_config=train,
+                                   eval_data=dataset.eval_dataset()).train()
+        metrics = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
+        logging.info("%s: eval accuracy %.4f after quantization-aware training (float %.4f)",
+                     name, metrics["accuracy"], dense_eval["accuracy"])
+        if context.is_chief:
+            save_model_atomic(model, self.output_model_path)
+            write_json_atomic(self.plan_path, quantization_plan(model))
+        self.write_metrics({
+            "learner": name, "model": context.model_basename, "eval": metrics,
+            "eval_after_calibration": calibrated_eval, "dense_eval": dense_eval,
+            "weight_bits": settings.weight_bits, "activation_bits": settings.activation_bits,
+            "quant_delay": settings.quant_delay, "freeze_bn_delay": settings.freeze_bn_delay,
+            "activation_quantizers": len(activation_quantizers(model)), "plan": self.plan_path,
+            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
+                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+        })
+        return model
+
+    def export(self, model: keras.Model) -> dict:
+        """The int8 TFLite of the trained ranges, beside the float and post-training int8 ones.
+
+        ``export`` keeps the keys every learner reports: ``float_*`` are the pre-trained float
+        model's TFLite, ``int8_*`` this learner's (converted from the fake-quant ranges), plus
+        ``ptq_int8_*`` for post-training quantization of the float model and
+        ``int8_max_abs_logit_diff``, the int8 file's largest deviation from the Keras model.
+        """
+        from tools.benchmark.calc_inference_time import benchmark
+        from tools.conversion.export_tflite import REPORT_FILE, export_model, first_images
+        from utils import tflite
+
+        context, export = self.context, self.config.export
+        dataset, out_dir = context.dataset, context.output_dir
+
+        def log(line):
+            logging.info("export: %s", line)
+
+        dense = self._dense if self._dense is not None else context.load_pretrained()
+        log("float model and its post-training int8 quantization, for comparison:")
+        reference = export_model(dense, dataset, out_dir, nb_calibration=export.nb_calibration,
+                                 log=log)
+        ptq_path = os.path.join(out_dir, PTQ_INT8_FILE)
+        os.replace(reference.int8_path, ptq_path)
+        log("converting the quantization-aware model (ranges from training, no calibration) ...")
+        deployed = model
+        if self.settings.activation_bits < 8:
+            logging.warning("%s: TFLite has no %d-bit activation kernels; model_int8.tflite "
+                            "keeps the trained ranges with 8-bit activations (its accuracy is "
+                            "measured below)", self.config.learner, self.settings.activation_bits)
+            deployed = with_activation_bits(model, 8)
+        int8_model = tflite.convert_quantization_aware(deployed)
+        with open(reference.int8_path, "wb") as handle:
+            handle.write(int8_model)
+        audit = tflite.audit_int8(int8_model)
+        log(audit.summary().replace("\n", "\n      "))
+        accuracy = tflite.evaluate_accuracy(int8_model, dataset)
+        deviation = tflite.max_abs_logit_diff(
+            model, int8_model, first_images(dataset.eval_dataset(), reference.nb_parity_images))
+        log(f"{reference.int8_path}: {len(int8_model):,} bytes, accuracy {accuracy:.4f} (float "
+            f"{reference.float_accuracy:.4f}, post-training int8 {reference.int8_accuracy:.4f}); "
+            f"max |logit diff| vs the Keras model {deviation:.4g}")
+        report = {
+            **reference.to_dict(),
+            "int8_size_bytes": len(int8_model), "int8_accuracy": accuracy,
+            "int8_audit": audit.to_dict(), "int8_max_abs_logit_diff": deviation,
+            "ptq_int8_path": ptq_path, "ptq_int8_size_bytes": reference.int8_size_bytes,
+            "ptq_int8_accuracy": reference.int8_accuracy,
+            "ptq_int8_audit": reference.int8_audit.to_dict(),
+            # what the int8 file stores: k-bit weight values in int8 tensors
+            "int8_weight_bits": self.settings.weight_bits, "int8_activation_bits": 8,
+        }
+        with open(os.path.join(out_dir, REPORT_FILE), "w") as handle:
+            json.dump(report, handle, indent=2)
+        result = {"export": report}
+        if export.benchmark:
+            latencies = benchmark([reference.float_path, reference.int8_path, ptq_path],
+                                  export.benchmark_threads, repeats=export.benchmark_repeats)
+            result["latency"] = [row.to_dict() for row in latencies]
+        return result

@@ -1,0 +1,100 @@
+"""Settings of weight sparsification (``--learner weight-sparse``): the original's ``--ws_*`` flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+
+FLAG_PREFIX = "ws_"
+PROTOCOLS = ("uniform", "heurist", "optimal")
+REWARD_TYPES = ("single-obj", "multi-obj")
+SEARCH_BACKENDS = ("ddpg", "gp", "tpe", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSparseConfig:
+    """How sparse each layer becomes, and how the pre-trained model gets there.
+
+    Attributes:
+        prune_ratio: overall sparsity: the fraction of the masked weights (convolution,
+            pointwise and dense kernels) that are zero in the final model, met exactly.
+        prune_ratio_prtl: per-layer sparsities: uniform (every layer the same), heurist (larger
+            layers pruned more, ratio proportional to log(#weights)) or optimal (a search, each
+            candidate scored by fast fine-tuning on the validation split).
+        prune_ratio_exp: exponent of the polynomial schedule (Zhu and Gupta 2017).
+        iter_ratio_beg: fraction of the fine-tuning steps at which pruning starts.
+        iter_ratio_end: fraction of the fine-tuning steps at which the final sparsity is reached.
+        mask_update_step: steps between mask updates while the sparsity ramps up.
+        prune_depthwise: also mask depthwise kernels (DepthwiseConv2D, the depthwise half of
+            SeparableConv2D); they are left dense by default, as in the original.
+        search_backend: backend of the optimal protocol's search: ddpg (the original's agent),
+            gp, tpe or random.
+        nb_rlouts: roll-outs (candidates) of the optimal protocol's search.
+        nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
+        lrn_rate_rg: Adam learning rate of a roll-out's layer-wise regression.
+        nb_iters_rg: steps of a roll-out's layer-wise regression (0: none).
+        lrn_rate_ft: Adam learning rate of a roll-out's global fine-tuning.
+        nb_iters_ft: steps of a roll-out's global fine-tuning (0: none).
+        nb_iters_feval: validation batches a roll-out's reward is computed on (0: all).
+        reward_type: single-obj (validation accuracy) or multi-obj (accuracy * log(1 + overall
+            sparsity), the original's).
+    """
+
+    prune_ratio: float = 0.75
+    prune_ratio_prtl: str = "optimal"
+    prune_ratio_exp: float = 3.0
+    iter_ratio_beg: float = 0.1
+    iter_ratio_end: float = 0.5
+    mask_update_step: int = 500
+    prune_depthwise: bool = False
+    search_backend: str = "ddpg"
+    nb_rlouts: int = 200
+    nb_rlouts_min: int = 50
+    lrn_rate_rg: float = 3e-2
+    nb_iters_rg: int = 20
+    lrn_rate_ft: float = 3e-4
+    nb_iters_ft: int = 400
+    nb_iters_feval: int = 25
+    reward_type: str = "single-obj"
+
+    def __post_init__(self):
+        for name, choices in (("prune_ratio_prtl", PROTOCOLS), ("reward_type", REWARD_TYPES),
+                              ("search_backend", SEARCH_BACKENDS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} in {choices}. "
+                                 f"Received: {getattr(self, name)!r}")
+        if not 0.0 <= self.prune_ratio < 1.0:
+            raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}prune_ratio < 1 (a fraction of the "
+                             f"weights set to zero). Received: {self.prune_ratio}")
+        for name in ("iter_ratio_beg", "iter_ratio_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}{name} <= 1. "
+                                 f"Received: {getattr(self, name)}")
+        if not self.iter_ratio_beg < self.iter_ratio_end:
+            raise ValueError(f"Expected --{FLAG_PREFIX}iter_ratio_beg < --{FLAG_PREFIX}"
+                             f"iter_ratio_end. Received: {self.iter_ratio_beg} >= "
+                             f"{self.iter_ratio_end}")
+        for name in ("prune_ratio_exp", "lrn_rate_rg", "lrn_rate_ft"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "
+                                 f"Received: {getattr(self, name)}")
+        for name in ("mask_update_step", "nb_rlouts", "nb_rlouts_min"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
+                                 f"Received: {getattr(self, name)}")
+        for name in ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
+                                 f"Received: {getattr(self, name)}")
+
+    @classmethod
+    def from_flag_values(cls, values: Mapping[str, Any]) -> WeightSparseConfig:
+        """Builds the settings from the ``--ws_*`` flag values (``FLAGS`` as a dict)."""
+        return from_flag_values(cls, FLAG_PREFIX, values)
+
+
+FLAG_DEFAULTS: dict[str, Any] = flag_defaults(WeightSparseConfig, FLAG_PREFIX)
+FLAG_HELP: dict[str, str] = flag_help(WeightSparseConfig, FLAG_PREFIX)

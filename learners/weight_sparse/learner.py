@@ -1,0 +1,210 @@
+"""Weight sparsification (``--learner weight-sparse``): the pre-trained model, pruned gradually.
+
+1. Per-layer sparsities (``learners.weight_sparse.ratios``) by ``--ws_prune_ratio_prtl``:
+   ``uniform``, ``heurist`` or ``optimal`` (a search whose roll-outs fast-fine-tune on the
+   training split and are scored on the validation split, ``learners.weight_sparse.rollout``),
+   turned into exact zero counts per kernel whose total is the target's. Saved as ``plan.json``
+   before fine-tuning.
+2. Fine-tuning of the pre-trained model with the run's schedule (``--nb_iters_train`` /
+   ``--nb_epochs_rat``, distillation with ``--enbl_dst``) while the masks follow the polynomial
+   schedule (``learners.weight_sparse.schedule``, ``learners.weight_sparse.masks``).
+3. The final masks applied; the model -- plain Keras layers with exact zeros -- saved as
+   ``model.keras``, the measured zeros added to ``plan.json``, ``metrics.json`` written.
+
+A killed run resumes: the plan is reloaded (the search's trials too, under ``search/``) and the
+fine-tuning restarts from its last checkpoint, with the masks rebuilt from the restored weights.
+Export (``export``) adds ``model_sparse.tflite`` to the default float and int8 files and reports
+sizes, gzip sizes and latencies of each, with an honest verdict on speed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+from absl import logging
+
+from learners.base import Learner
+from learners.registry import LEARNERS
+from learners.trainer import epoch_steps, evaluate, schedule_steps
+from learners.weight_sparse.masks import MaskedKernel, SparsityMasker, count_zeros, maskable_kernels
+from learners.weight_sparse.ratios import (
+    SparsityPlan,
+    heuristic_ratios,
+    search_ratios,
+    uniform_ratios,
+)
+from learners.weight_sparse.rollout import RolloutScorer
+from learners.weight_sparse.schedule import PolynomialSparsitySchedule
+from utils.flops import total_params
+from utils.io import save_model_atomic
+
+
+@LEARNERS.register("weight-sparse")
+class WeightSparseLearner(Learner):
+    """Prunes weights of the pre-trained model to an exact sparsity (see module docstring)."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.settings = self.config.weight_sparse
+
+    @property
+    def plan_path(self) -> str:
+        return os.path.join(self.context.output_dir, "plan.json")
+
+    # ------------------------------------------------------------------------------ train
+    def train(self) -> keras.Model:
+        context, settings = self.context, self.settings
+        dataset, nb_classes = context.dataset, context.dataset.nb_classes
+        model = context.load_pretrained()
+        kernels = maskable_kernels(model, settings.prune_depthwise)
+        if not kernels:
+            raise ValueError(f"Expected convolution or dense kernels to mask in "
+                             f"'{context.pretrained_model_path}'. Received: none")
+        dense_eval = evaluate(model, dataset.eval_dataset(), nb_classes)
+        plan, search_seconds = self.load_or_build_plan(model, kernels)
+        one_shot_eval = self.evaluate_one_shot(model, kernels, plan)
+        logging.info("weight-sparse: %d of %d masked weights to zero (%.4f, %s); eval accuracy "
+                     "%.4f dense, %.4f pruned at once", plan.nb_pruned, plan.nb_weights,
+                     plan.nb_pruned / plan.nb_weights, settings.prune_ratio_prtl,
+                     dense_eval["accuracy"], one_shot_eval["accuracy"])
+
+        total_steps = schedule_steps(self.config.train, epoch_steps(
+            dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
+        schedule = PolynomialSparsitySchedule(
+            total_steps, settings.iter_ratio_beg, settings.iter_ratio_end,
+            settings.prune_ratio_exp, settings.mask_update_step)
+        masker = SparsityMasker(model, kernels, plan.pruned, schedule)
+        trainer = self.make_trainer(model, "weight-sparse", eval_data=dataset.eval_dataset(),
+                                    callbacks=[masker])
+        masker.start(trainer.optimizer, trainer.restore())  # the masks in force where it resumes
+        result = trainer.train()
+        masker.finalize()
+
+        zeros = count_zeros(model, kernels)
+        plan = plan.with_measured(zeros)
+        wrong = {name: (zeros[name], layer.pruned) for name, layer in plan.layers.items()
+                 if zeros[name] != layer.pruned}
+        if wrong:  # a bug, not a user error: the masks guarantee the counts
+            raise RuntimeError(f"Expected the planned zeros per kernel. Received (measured, "
+                               f"planned): {wrong}")
+        metrics = evaluate(model, dataset.eval_dataset(), nb_classes)
+        logging.info("weight-sparse: eval accuracy %.4f after fine-tuning (dense %.4f); "
+                     "sparsity %.4f of the masked weights", metrics["accuracy"],
+                     dense_eval["accuracy"], sum(zeros.values()) / plan.nb_weights)
+        if context.is_chief:
+            save_model_atomic(model, self.output_model_path)
+            plan.save(self.plan_path)
+        if search_seconds is None:  # resumed: the search's time is the first run's
+            search_seconds = self.read_metrics().get("search_seconds")
+        params = total_params(model)
+        self.write_metrics({
+            "learner": self.config.learner, "model": context.model_basename,
+            "eval": metrics, "dense_eval": dense_eval, "eval_before_training": one_shot_eval,
+            "prune_ratio": settings.prune_ratio, "protocol": settings.prune_ratio_prtl,
+            "plan": self.plan_path,
+            "sparsity": {
+                "overall": sum(zeros.values()) / plan.nb_weights,
+                "target": settings.prune_ratio,
+                "masked_weights": plan.nb_weights, "zeros": sum(zeros.values()),
+                "layers": {name: {"size": layer.size, "target_ratio": layer.target_ratio,
+                                  "planned_ratio": layer.ratio, "zeros": zeros[name],
+                                  "measured_ratio": zeros[name] / layer.size}
+                           for name, layer in plan.layers.items()}},
+            "params": params, "nonzero_params": params - sum(zeros.values()),
+            "search_seconds": search_seconds,
+            "schedule": {"begin_step": schedule.begin_step, "end_step": schedule.end_step,
+                         "exponent": schedule.exponent, "update_step": schedule.update_step},
+            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
+                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+        })
+        return model
+
+    # ------------------------------------------------------------------------------- plan
+    def load_or_build_plan(self, dense: keras.Model, kernels: list[MaskedKernel]
+                           ) -> tuple[SparsityPlan, float | None]:
+        """The plan of an earlier run (checked against these settings), else a new one, saved.
+
+        Returns:
+            The plan and the seconds its sparsities took (``None`` when it was reloaded).
+        """
+        settings = self.settings
+        if os.path.isfile(self.plan_path):
+            plan = SparsityPlan.load(self.plan_path)
+            plan.validate(kernels, settings.prune_ratio, settings.prune_ratio_prtl,
+                          settings.prune_depthwise, self.plan_path)
+            logging.info("weight-sparse: resuming with the plan %s", self.plan_path)
+            return plan, None
+        start = time.time()
+        ratios = self.layer_ratios(dense, kernels)
+        plan = SparsityPlan.build(kernels, ratios, settings.prune_ratio, settings.prune_ratio_prtl,
+                                  settings.prune_depthwise)
+        if self.context.is_chief:
+            plan.save(self.plan_path)
+        return plan, time.time() - start
+
+    def layer_ratios(self, dense: keras.Model, kernels: list[MaskedKernel]) -> list[float]:
+        """One sparsity per kernel, as ``--ws_prune_ratio_prtl`` says."""
+        settings = self.settings
+        sizes = [kernel.size for kernel in kernels]
+        if settings.prune_ratio_prtl == "uniform":
+            return uniform_ratios(sizes, settings.prune_ratio)
+        if settings.prune_ratio_prtl == "heurist":
+            return heuristic_ratios(sizes, settings.prune_ratio)
+        scorer = RolloutScorer(dense, kernels, self.context.dataset, settings)
+        return search_ratios(
+            kernels, settings.prune_ratio, scorer, backend=settings.search_backend,
+            nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
+            reward_type=settings.reward_type, seed=self.config.train.seed,
+            store_dir=os.path.join(self.context.output_dir, "search"),
+            description={"nb_iters_rg": settings.nb_iters_rg, "lrn_rate_rg": settings.lrn_rate_rg,
+                         "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
+                         "nb_iters_feval": settings.nb_iters_feval})
+
+    def evaluate_one_shot(self, dense: keras.Model, kernels: list[MaskedKernel],
+                          plan: SparsityPlan) -> dict:
+        """Eval metrics of the pre-trained model pruned to the plan at once, without training."""
+        with self.context.strategy.scope():
+            copy = keras.models.clone_model(dense)
+        copy.set_weights(dense.get_weights())
+        masker = SparsityMasker(copy, kernels, plan.pruned,
+                                PolynomialSparsitySchedule(1, 0.0, 1.0))
+        masker.finalize()
+        return evaluate(copy, self.context.dataset.eval_dataset(), self.context.dataset.nb_classes)
+
+    # ----------------------------------------------------------------------------- export
+    def export(self, model: keras.Model) -> dict:
+        """The default float and int8 export, plus ``model_sparse.tflite``; sizes, gzip sizes
+        and latencies of the files, and whether the sparse one is any faster."""
+        from learners.weight_sparse.export import export_sparse, file_sizes, speed_verdict
+        from tools.benchmark.calc_inference_time import benchmark
+        from tools.conversion.export_tflite import export_model
+
+        export, out_dir = self.config.export, self.context.output_dir
+
+        def log(line):
+            logging.info("export: %s", line)
+
+        report = export_model(model, self.context.dataset, out_dir,
+                              nb_calibration=export.nb_calibration, log=log)
+        sparse = export_sparse(model, self.context.dataset, out_dir, log=log)
+        sparse["dense_float"] = file_sizes(report.float_path)
+        sparse["int8"] = file_sizes(report.int8_path)
+        sparse["dense_float_accuracy"] = report.float_accuracy
+        result = {"export": report.to_dict(), "sparse_export": sparse}
+        if not export.benchmark:
+            sparse["speed"] = "not measured (--enbl_benchmark=false)"
+            return result
+        rows = [row.to_dict() for row in benchmark(
+            [report.float_path, report.int8_path, sparse["path"]], export.benchmark_threads,
+            repeats=export.benchmark_repeats)]
+        result["latency"] = rows
+        speedups, verdict = speed_verdict(
+            [row for row in rows if row["model_file"] == report.float_path],
+            [row for row in rows if row["model_file"] == sparse["path"]],
+            sparse["ops"].get("DENSIFY", 0))
+        sparse["speedup_vs_dense_float"] = speedups
+        sparse["speed"] = verdict
+        log(f"sparse TFLite: {verdict}")
+        return result

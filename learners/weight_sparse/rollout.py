@@ -1,0 +1,174 @@
+"""Scores a candidate's per-kernel sparsities the way the original's roll-outs did.
+
+One roll-out on a working copy of the pre-trained model: magnitude masks at the candidate's zero
+counts, then
+
+1. layer-wise regression: Adam (``--ws_lrn_rate_rg``) for ``--ws_nb_iters_rg`` steps on the sum
+   over masked layers of the mean squared difference between the layer's output in the pruned
+   copy -- computed from the pruned copy's own input to that layer, held fixed -- and in the
+   pre-trained model;
+2. global fine-tuning: Adam (``--ws_lrn_rate_ft``) on the task loss for ``--ws_nb_iters_ft``
+   steps;
+3. accuracy on ``--ws_nb_iters_feval`` batches of the validation split (0: all of it).
+
+Both training phases read the training split without the validation examples and keep the
+masked weights at zero (masked gradients, masks re-applied after each step). The step functions
+are compiled once and reused by every roll-out; a roll-out starts by resetting the copy's weights
+and the optimizers' state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from datasets.base import Dataset
+from learners.trainer import top_k_accuracy
+from learners.weight_sparse.config import WeightSparseConfig
+from learners.weight_sparse.masks import MaskedKernel, magnitude_mask
+
+
+def _clone(model: keras.Model) -> keras.Model:
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _layer_io(model: keras.Model, kernels: Sequence[MaskedKernel]):
+    """The layers holding masked kernels that are called exactly once (a shared layer has no
+    single input to regress on), each with its symbolic input and output, in layer order."""
+    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
+    rows = []
+    for name in dict.fromkeys(kernel.layer for kernel in kernels):
+        layer = layers[name]
+        if len(layer._inbound_nodes) == 1:
+            rows.append((layer, layer.input, layer.output))
+    return rows
+
+
+class RolloutScorer:
+    """Scores zero counts per kernel by fast fine-tuning (see the module docstring).
+
+    Args:
+        dense: the pre-trained model (left unchanged).
+        kernels: the masked kernels.
+        dataset: training data (without the validation split) and the validation split.
+        settings: the ``--ws_*`` settings (learning rates, step counts).
+    """
+
+    def __init__(self, dense: keras.Model, kernels: Sequence[MaskedKernel], dataset: Dataset,
+                 settings: WeightSparseConfig):
+        self.dense = dense
+        self.kernels = list(kernels)
+        self.settings = settings
+        self.model = _clone(dense)
+        self._dense_weights = dense.get_weights()
+        self._dense_kernels = [np.asarray(kernel.variable(dense)) for kernel in self.kernels]
+        self.variables = [kernel.variable(self.model) for kernel in self.kernels]
+        self.masks = [tf.Variable(tf.ones(kernel.shape), trainable=False) for kernel in self.kernels]
+        self._train = iter(dataset.train_dataset(exclude_val=True, repeat=True))
+        val = dataset.val_dataset()
+        self._val = val.take(settings.nb_iters_feval) if settings.nb_iters_feval else val
+        self.regression_optimizer = keras.optimizers.Adam(settings.lrn_rate_rg)
+        self.finetune_optimizer = keras.optimizers.Adam(settings.lrn_rate_ft)
+        self._build_steps()
+
+    def _build_steps(self) -> None:
+        model, kernels, variables, masks = self.model, self.kernels, self.variables, self.masks
+        rows = _layer_io(model, kernels)
+        dense_layers = {layer.name: layer for layer in self.dense._flatten_layers(include_self=False)}
+        layers = [row[0] for row in rows]
+        names = {layer.name for layer in layers}
+        regressed = [v for k, v in zip(kernels, variables, strict=True) if k.layer in names]
+        regressed_masks = [m for k, m in zip(kernels, masks, strict=True) if k.layer in names]
+        inputs_model = keras.Model(model.inputs, [row[1] for row in rows]) if rows else None
+        targets_model = (keras.Model(self.dense.inputs,
+                                     [dense_layers[layer.name].output for layer in layers])
+                         if rows else None)
+        regression_optimizer, finetune_optimizer = self.regression_optimizer, self.finetune_optimizer
+        mask_of = {id(v): m for v, m in zip(variables, masks, strict=True)}
+        if rows:
+            regression_optimizer.build(regressed)
+        finetune_optimizer.build(model.trainable_variables)
+
+        def apply_masks():
+            for variable, mask in zip(variables, masks, strict=True):
+                variable.assign(variable * mask)
+
+        @tf.function
+        def regression_step(images):
+            layer_inputs = inputs_model(images, training=False)
+            layer_targets = targets_model(images, training=False)
+            if not isinstance(layer_inputs, (list, tuple)):  # a single regressed layer
+                layer_inputs, layer_targets = [layer_inputs], [layer_targets]
+            with tf.GradientTape() as tape:
+                loss = tf.add_n([
+                    tf.reduce_mean(tf.square(layer(tf.stop_gradient(x)) - tf.stop_gradient(y)))
+                    for layer, x, y in zip(layers, layer_inputs, layer_targets, strict=True)])
+            gradients = tape.gradient(loss, regressed)
+            regression_optimizer.apply_gradients(
+                [(g * m, v) for g, m, v in zip(gradients, regressed_masks, regressed, strict=True)])
+            apply_masks()
+            return loss
+
+        @tf.function
+        def finetune_step(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True))
+            trainable = model.trainable_variables
+            gradients = tape.gradient(loss, trainable)
+            pairs = [(g * mask_of[id(v)] if id(v) in mask_of else g, v)
+                     for g, v in zip(gradients, trainable, strict=True) if g is not None]
+            finetune_optimizer.apply_gradients(pairs)
+            apply_masks()
+            return loss
+
+        @tf.function
+        def correct(images, labels):
+            return tf.reduce_sum(top_k_accuracy(labels, model(images, training=False)))
+
+        self._regression_step = regression_step if rows else None
+        self._finetune_step = finetune_step
+        self._correct = correct
+        self._apply_masks = tf.function(apply_masks)
+
+    def accuracy(self) -> float:
+        """Top-1 of the working copy on the reward's validation batches."""
+        nb_correct = nb_total = 0
+        for images, labels in self._val:
+            nb_correct += float(self._correct(images, labels))
+            nb_total += int(labels.shape[0])
+        return nb_correct / max(nb_total, 1)
+
+    def __call__(self, counts: Sequence[int]) -> dict[str, float]:
+        """Prunes the working copy to ``counts`` zeros per kernel, fine-tunes it fast, scores it.
+
+        Returns:
+            ``accuracy`` after fine-tuning and ``accuracy_before_ft`` right after pruning, both
+            on the validation batches, and the phases' final losses.
+        """
+        self.model.set_weights(self._dense_weights)
+        for optimizer in (self.regression_optimizer, self.finetune_optimizer):
+            for variable in optimizer.variables:  # step count and moments; not the rate
+                if not variable.path.endswith("learning_rate"):
+                    variable.assign(tf.zeros_like(variable))
+        for dense_kernel, mask, count in zip(self._dense_kernels, self.masks, counts, strict=True):
+            mask.assign(magnitude_mask(dense_kernel, int(count)))
+        self._apply_masks()
+        metrics = {"accuracy_before_ft": self.accuracy()}
+        settings = self.settings
+        if self._regression_step is not None and settings.nb_iters_rg:
+            for _ in range(settings.nb_iters_rg):
+                loss = self._regression_step(next(self._train)[0])
+            metrics["regression_loss"] = float(loss)
+        for _ in range(settings.nb_iters_ft):
+            loss = self._finetune_step(*next(self._train))
+        if settings.nb_iters_ft:
+            metrics["finetune_loss"] = float(loss)
+        metrics["accuracy"] = self.accuracy()
+        return metrics
