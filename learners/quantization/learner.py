@@ -37,6 +37,7 @@ from hpo.search import run_search, search_description
 from hpo.space import Integer, SearchSpace
 from hpo.trial_store import TrialStore
 from learners.base import Learner
+from learners.quantization.layers import MinMaxActivationQuantizer
 from learners.quantization.model import (
     QuantizationSpec,
     build_quantized_model,
@@ -44,9 +45,9 @@ from learners.quantization.model import (
     kernel_size,
     select_layers,
     set_trainable,
+    without_activation_quantizers,
 )
 from learners.quantization.packing import read_packed, size_report, write_packed
-from learners.quantization.settings import FLOAT_ACTIVATIONS
 from learners.trainer import epoch_steps, evaluate
 from utils.io import save_model_atomic, write_json_atomic
 
@@ -276,7 +277,10 @@ class QuantizationLearner(Learner):
         the quantized kernels (``int8_weights``)."""
         from learners.quantization.tflite_weights import int8_kernel_report
 
-        result = super().export(model)
+        has_activation_quantizers = any(isinstance(layer, MinMaxActivationQuantizer)
+                                        for layer in model.layers)
+        result = super().export(without_activation_quantizers(model) if has_activation_quantizers
+                                else model)
         plan = self.read_plan()
         if plan is None:
             return result
@@ -287,10 +291,11 @@ class QuantizationLearner(Learner):
             "(at most 2^k distinct values per channel, re-rounded to the int8 per-channel grid), "
             "so it is as large and as fast as any int8 model; the k-bit storage is "
             f"{PACKED_FILE}, which a runtime decodes to float or int8 at load time.")
-        if self.settings.activation_bits != FLOAT_ACTIVATIONS:
-            report["note"] += (" Activations: the int8 model re-quantizes them to 8 bits with "
-                               "calibrated ranges; the k-bit activation layers stay as "
-                               "float ops around them.")
+        if has_activation_quantizers:
+            report["note"] += (f" Activations: both TFLite files are converted without the "
+                               f"{self.settings.activation_bits}-bit activation quantizers; the "
+                               "int8 file quantizes activations to 8 bits with calibrated ranges "
+                               "(use --learner uniform-tf for an int8 model trained with them).")
         return {**result, "int8_weights": report}
 
     def read_plan(self) -> dict | None:

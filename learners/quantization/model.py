@@ -188,3 +188,20 @@ def finalize(quantized: keras.Model, original: keras.Model, spec: QuantizationSp
         raise ValueError(f"Expected unique variable paths in '{final.name}'. Received: "
                          f"{sorted({n for n in names if names.count(n) > 1})}")
     return final, packed
+
+
+def without_activation_quantizers(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` (weights shared by value) with its activation quantizers removed:
+    what the TFLite export converts, since TFLite quantizes activations itself (int8, calibrated)
+    and the quantizers' rounding would otherwise stay float ops in the int8 file."""
+    def call_function(layer, *args, **kwargs):
+        if isinstance(layer, MinMaxActivationQuantizer):
+            return args[0]
+        return layer(*args, **kwargs)
+
+    twin = keras.models.clone_model(model, call_function=call_function)
+    for layer in twin.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return twin
+

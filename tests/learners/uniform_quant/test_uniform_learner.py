@@ -131,6 +131,9 @@ def test_cli_channel_buckets_with_activation_bits(tmp_path, pretrained):
     kernel = np.asarray(model.get_layer("conv2").kernel)
     assert max(len(np.unique(kernel[..., c])) for c in range(kernel.shape[-1])) <= 4
     assert metrics["export"]["max_abs_logit_diff"] <= 1e-4
+    # the activation quantizers' rounding is not left as float ops in the int8 file
+    assert metrics["export"]["int8_audit"]["passed"]
+    assert "without the 8-bit activation quantizers" in metrics["int8_weights"]["note"]
 
 
 @pytest.mark.slow
