@@ -51,10 +51,35 @@ class UniformQuantTFLearner(Learner):
         super().__init__(context)
         self.settings = self.config.uniform_quant_tf
         self._dense = None
+        self.check_resumable()
+
+    @property
+    def bits(self) -> dict[str, int]:
+        return {"weight_bits": self.settings.weight_bits,
+                "activation_bits": self.settings.activation_bits}
+
+    def check_resumable(self) -> None:
+        """A rerun on the same ``--save_dir`` resumes only with the bits its checkpoints have.
+
+        Raises:
+            ValueError: naming both settings, before any work.
+        """
+        if not os.path.isfile(self.plan_path):
+            return
+        with open(self.plan_path) as handle:
+            previous = json.load(handle).get("settings")
+        if previous is not None and previous != self.bits:
+            raise ValueError(f"Expected the bits of the run that wrote '{self.plan_path}' "
+                             f"({previous}) to resume it. Received: {self.bits}; use another "
+                             "--save_dir for other bits")
 
     @property
     def plan_path(self) -> str:
         return os.path.join(self.context.output_dir, "plan.json")
+
+    def plan(self, model: keras.Model) -> dict:
+        """``plan.json``: the bits asked for, and per layer (``transform.quantization_plan``)."""
+        return {"settings": self.bits, **quantization_plan(model)}
 
     def quantization_aware_model(self, dense: keras.Model) -> keras.Model:
         """``dense`` rewritten with fake quantization, its activation ranges calibrated."""
@@ -75,6 +100,8 @@ class UniformQuantTFLearner(Learner):
         dense = self._dense = context.load_pretrained()
         dense_eval = evaluate(dense, dataset.eval_dataset(), dataset.nb_classes)
         model = self.quantization_aware_model(dense)
+        if context.is_chief:  # before training: a rerun checks its bits against it
+            write_json_atomic(self.plan_path, self.plan(model))
         calibrated_eval = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
         logging.info("%s: %d-bit weights / %d-bit activations, %d activation quantizers; eval "
                      "accuracy %.4f after calibration (float %.4f)", name, settings.weight_bits,
@@ -90,7 +117,7 @@ class UniformQuantTFLearner(Learner):
                      name, metrics["accuracy"], dense_eval["accuracy"])
         if context.is_chief:
             save_model_atomic(model, self.output_model_path)
-            write_json_atomic(self.plan_path, quantization_plan(model))
+            write_json_atomic(self.plan_path, self.plan(model))
         self.write_metrics({
             "learner": name, "model": context.model_basename, "eval": metrics,
             "eval_after_calibration": calibrated_eval, "dense_eval": dense_eval,

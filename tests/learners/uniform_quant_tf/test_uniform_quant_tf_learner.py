@@ -35,6 +35,7 @@ def test_trains_exports_an_integer_model_beside_post_training_int8_and_resumes(t
     assert abs(export["int8_accuracy"] - metrics["eval"]["accuracy"]) <= 0.03
     assert metrics["eval"]["accuracy"] > 0.5 * metrics["dense_eval"]["accuracy"]
     plan = json.loads((out / "plan.json").read_text())
+    assert plan["settings"] == {"weight_bits": 8, "activation_bits": 8}
     assert {entry["bits"] for entry in plan["weights"].values()} == {8}
     assert len(plan["activations"]) == metrics["activation_quantizers"]
     assert all(low <= 0 < high for low, high in (a["range"] for a in plan["activations"].values()))
@@ -47,6 +48,10 @@ def test_trains_exports_an_integer_model_beside_post_training_int8_and_resumes(t
                         "--enbl_export=false")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "already finished" in again.stderr
+    other_bits = run_learner(tmp_path, pretrained, "uniform-tf", "--uqtf_weight_bits=4")
+    assert other_bits.returncode == 2, other_bits.stderr[-3000:]
+    assert "Expected the bits of the run that wrote" in other_bits.stderr
+    assert "'weight_bits': 4" in other_bits.stderr
 
 
 def test_bad_bits_stop_before_any_work(tmp_path, pretrained):
