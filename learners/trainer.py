@@ -35,20 +35,34 @@ ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 """``(images, student_logits) -> per-example loss``; averaged over the global batch by the trainer."""
 
 
-def _sigterm_raises_keyboard_interrupt() -> Callable[[], None]:
-    """Makes SIGTERM (``kill``, a scheduler's pre-emption notice) stop training like Ctrl-C does.
+class _StopRequests:
+    """Turns SIGTERM (``kill``, a scheduler's pre-emption notice) and SIGINT (Ctrl-C) into a
+    request the training loop honours between steps, by raising ``KeyboardInterrupt`` there.
 
-    Returns the function that puts the previous handler back. Only the main thread may set
-    handlers; elsewhere this does nothing.
+    A handler that raised at once could raise inside a finalizer (``__del__`` of a TensorFlow
+    function being collected), where Python ignores the exception and training runs on. Only
+    the main thread may set handlers; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
 
-    def _interrupt(signal_number, frame):
-        raise KeyboardInterrupt(f"signal {signal_number}")
+    _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        self.signal_number = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in self._SIGNALS:
+                self._previous[number] = signal.signal(number, self._request)
+
+    def _request(self, signal_number, frame):
+        self.signal_number = signal_number
+
+    def raise_if_requested(self) -> None:
+        if self.signal_number is not None:
+            raise KeyboardInterrupt(f"signal {self.signal_number}")
+
+    def restore(self) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 class StepCallback(Protocol):
@@ -220,9 +234,10 @@ class Trainer:
         step = start_step
         progress = tqdm(total=self.total_steps, initial=start_step, desc=self.description,
                         file=sys.stderr, dynamic_ncols=True, disable=None, mininterval=1.0)
-        restore_sigterm = _sigterm_raises_keyboard_interrupt()
+        stop_requests = _StopRequests()
         try:
             while step < self.total_steps:
+                stop_requests.raise_if_requested()
                 loss, accuracy = train_step(iterator)
                 step += 1
                 window.add(loss=float(loss), accuracy=float(accuracy))
@@ -242,6 +257,7 @@ class Trainer:
                 if step % self.config.save_step == 0 and step < self.total_steps:
                     self.save()
                     self._evaluate_and_log()
+            stop_requests.raise_if_requested()  # one that came during the last step
         except KeyboardInterrupt:
             # Ctrl-C between steps: keep what was learned since the last checkpoint.
             self.save()
@@ -252,7 +268,7 @@ class Trainer:
             raise
         finally:
             progress.close()
-            restore_sigterm()
+            stop_requests.restore()
         self.save()
         seconds = time.time() - started
         last = window.last or {"loss": float("nan"), "accuracy": float("nan")}
