@@ -100,13 +100,10 @@ class TrainConfig:
     @classmethod
     def from_defaults(cls, defaults: TrainDefaults, **overrides) -> TrainConfig:
         """The helper's defaults with the given (non-``None``) overrides applied."""
-        values = dict(nb_epochs=defaults.nb_epochs, lrn_rate_init=defaults.lrn_rate_init,
-                      batch_size_norm=defaults.batch_size_norm, momentum=defaults.momentum,
-                      loss_w_dcy=defaults.loss_w_dcy, lrn_rate_dcy_bnds=defaults.lrn_rate_dcy_bnds,
-                      lrn_rate_dcy_rates=defaults.lrn_rate_dcy_rates,
-                      lrn_rate_schedule=defaults.lrn_rate_schedule,
-                      lrn_rate_dcy_epochs=defaults.lrn_rate_dcy_epochs,
-                      lrn_rate_dcy_rate=defaults.lrn_rate_dcy_rate)
+        names = ("nb_epochs", "lrn_rate_init", "batch_size_norm", "momentum", "loss_w_dcy",
+                 "lrn_rate_dcy_bnds", "lrn_rate_dcy_rates", "lrn_rate_schedule",
+                 "lrn_rate_dcy_epochs", "lrn_rate_dcy_rate")
+        values = {name: getattr(defaults, name) for name in names}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -72,8 +72,8 @@ def run(config: RunConfig) -> dict:
 def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
     """The human-readable end-of-run summary."""
     lines = ["", "=" * 72, f"Summary: {context.config.learner} / {context.model_basename}",
-             f"  eval accuracy (Keras):     {metrics['eval']['accuracy']:.4f} "
-             f"on {metrics['eval']['nb_examples']} images",
+             (f"  eval accuracy (Keras):     {metrics['eval']['accuracy']:.4f} "
+              f"on {metrics['eval']['nb_examples']} images"),
              f"  model:                     {os.path.abspath(model_path)}"]
     export = metrics.get("export")
     if export:

@@ -54,8 +54,8 @@ class MobilenetAtIlsvrc12(ModelHelper):
                                   name=self.model_name)
 
     def train_defaults(self) -> TrainDefaults:
-        common = dict(lrn_rate_init=0.045, batch_size_norm=96, momentum=0.9, loss_w_dcy=4e-5,
-                      batch_size=64, batch_size_eval=100)
+        common = {"lrn_rate_init": 0.045, "batch_size_norm": 96, "momentum": 0.9,
+                  "loss_w_dcy": 4e-5, "batch_size": 64, "batch_size_eval": 100}
         if self.config.mobilenet_version == 1:
             return TrainDefaults(nb_epochs=100, lrn_rate_dcy_bnds=(30, 60, 80, 90),
                                  lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), **common)

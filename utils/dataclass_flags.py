@@ -15,8 +15,17 @@ T = TypeVar("T")
 
 
 def attribute_help(cls: type) -> dict[str, str]:
-    """``{attribute: description}`` from the ``Attributes:`` section of ``cls``'s docstring."""
-    docstring = cls.__doc__ or ""
+    """``{attribute: description}`` from the ``Attributes:`` sections of the docstrings of ``cls``
+    and its base classes; a class's own description of an attribute wins over its bases'."""
+    descriptions: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if "__doc__" in vars(klass):
+            descriptions.update(_docstring_attributes(klass.__doc__ or ""))
+    return descriptions
+
+
+def _docstring_attributes(docstring: str) -> dict[str, str]:
+    """``{attribute: description}`` from the ``Attributes:`` section of one docstring."""
     if "Attributes:" not in docstring:
         return {}
     descriptions: dict[str, str] = {}
@@ -39,7 +48,8 @@ def flag_defaults(cls: type, prefix: str) -> dict[str, Any]:
 
 
 def flag_help(cls: type, prefix: str) -> dict[str, str]:
-    """``{prefix + field: help}``: each field's description in the docstring of ``cls``.
+    """``{prefix + field: help}``: each field's description in the docstrings of ``cls`` (or of a
+    base class).
 
     Raises:
         ValueError: for a field the docstring does not describe.

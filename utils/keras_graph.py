@@ -54,9 +54,10 @@ class IncrementalForward:
     def input_of(self, layer: keras.layers.Layer) -> list[np.ndarray]:
         """The values of ``layer``'s (single) input tensor, one array per batch."""
         target = layer.input
-        if isinstance(target, (list, tuple)):
-            raise ValueError(f"Expected a layer with one input tensor. Received: '{layer.name}' "
-                             f"with {len(target)}")
+        if isinstance(target, (list, tuple)):  # several input tensors: a bad value, not type
+            raise ValueError(  # noqa: TRY004
+                f"Expected a layer with one input tensor. Received: '{layer.name}' with "
+                f"{len(target)}")
         if id(target) not in self._values:
             self._compute(target)
         return self._values[id(target)]

@@ -19,7 +19,7 @@ def build_schedule(config, global_batch_size: int, steps_per_epoch: float, total
     """
     initial = scaled_initial_rate(config.lrn_rate_init, global_batch_size, config.batch_size_norm)
     if config.lrn_rate_schedule == "cosine":
-        warmup_steps = int(round(config.warmup_epochs * config.nb_epochs_rat * steps_per_epoch))
+        warmup_steps = round(config.warmup_epochs * config.nb_epochs_rat * steps_per_epoch)
         warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
         if warmup_steps:
             return keras.optimizers.schedules.CosineDecay(
@@ -30,7 +30,7 @@ def build_schedule(config, global_batch_size: int, steps_per_epoch: float, total
         period = max(1, round(config.lrn_rate_dcy_epochs * config.nb_epochs_rat * steps_per_epoch))
         return keras.optimizers.schedules.ExponentialDecay(
             initial, decay_steps=period, decay_rate=config.lrn_rate_dcy_rate, staircase=True)
-    boundaries = [int(math.ceil(b * config.nb_epochs_rat * steps_per_epoch))
+    boundaries = [math.ceil(b * config.nb_epochs_rat * steps_per_epoch)
                   for b in config.lrn_rate_dcy_bnds]
     if not boundaries:
         return keras.optimizers.schedules.PiecewiseConstantDecay([total_steps + 1], [initial] * 2)

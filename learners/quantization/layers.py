@@ -54,19 +54,30 @@ class KernelQuantization:
 
 
 class _QuantizedKernelMixin:
-    """Adds ``quantized_kernel()`` (and a codebook variable for ``codebook``) to a layer."""
+    """Adds ``quantized_kernel()`` (and a codebook variable for ``codebook``) to a layer.
 
-    def _setup_quantization(self, quantization: KernelQuantization):
+    Listed before the Keras layer class it extends: its ``__init__`` and ``build`` run first and
+    hand on to the layer's.
+    """
+
+    def __init__(self, quantization: KernelQuantization, **kwargs):
+        super().__init__(**kwargs)
         self.quantization = quantization
         self.codebook = None
 
-    def _build_codebook(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         if self.quantization.kind != "codebook":
             return
         layout = self.quantization.layout(self._float_kernel().shape)
         self.codebook = self.add_weight(
             name="codebook", shape=(layout.nb_buckets, 2 ** self.quantization.bits),
             initializer="zeros", trainable=True)
+
+    def _check_channels_last(self):
+        if self.data_format != "channels_last":
+            raise ValueError("Expected channels_last convolutions. Received: "
+                             f"data_format={self.data_format!r} in layer '{self.name}'")
 
     @property
     def undecayed_weights(self) -> list:
@@ -97,36 +108,16 @@ class _QuantizedKernelMixin:
 class QuantizedConv2D(_QuantizedKernelMixin, layers.Conv2D):
     """``Conv2D`` computing with its quantized kernel."""
 
-    def __init__(self, quantization: KernelQuantization, **kwargs):
-        super().__init__(**kwargs)
-        self._setup_quantization(quantization)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_codebook()
-
     def call(self, inputs):
-        if self.data_format != "channels_last":
-            raise ValueError("Expected channels_last convolutions. Received: "
-                             f"data_format={self.data_format!r} in layer '{self.name}'")
+        self._check_channels_last()
         return self._finish(self.convolution_op(inputs, self.quantized_kernel()))
 
 
 class QuantizedDepthwiseConv2D(_QuantizedKernelMixin, layers.DepthwiseConv2D):
     """``DepthwiseConv2D`` computing with its quantized kernel."""
 
-    def __init__(self, quantization: KernelQuantization, **kwargs):
-        super().__init__(**kwargs)
-        self._setup_quantization(quantization)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_codebook()
-
     def call(self, inputs):
-        if self.data_format != "channels_last":
-            raise ValueError("Expected channels_last convolutions. Received: "
-                             f"data_format={self.data_format!r} in layer '{self.name}'")
+        self._check_channels_last()
         outputs = ops.depthwise_conv(inputs, self.quantized_kernel(), strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
@@ -135,14 +126,6 @@ class QuantizedDepthwiseConv2D(_QuantizedKernelMixin, layers.DepthwiseConv2D):
 
 class QuantizedDense(_QuantizedKernelMixin, layers.Dense):
     """``Dense`` computing with its quantized kernel."""
-
-    def __init__(self, quantization: KernelQuantization, **kwargs):
-        super().__init__(**kwargs)
-        self._setup_quantization(quantization)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_codebook()
 
     def call(self, inputs, training=None):
         return self._finish(ops.matmul(inputs, self.quantized_kernel()))

@@ -13,8 +13,8 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 
 def _config(data_dir, **overrides):
-    values = dict(dataset="cifar10", data_dir=str(data_dir), batch_size=8, batch_size_eval=5,
-                  nb_smpls_val=10, shuffle_buffer=64)
+    values = {"dataset": "cifar10", "data_dir": str(data_dir), "batch_size": 8,
+              "batch_size_eval": 5, "nb_smpls_val": 10, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 

@@ -12,8 +12,8 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 
 def _config(data_dir, dataset="mnist", **overrides):
-    values = dict(dataset=dataset, data_dir=str(data_dir), batch_size=8, batch_size_eval=4,
-                  nb_smpls_val=8, shuffle_buffer=64)
+    values = {"dataset": dataset, "data_dir": str(data_dir), "batch_size": 8, "batch_size_eval": 4,
+              "nb_smpls_val": 8, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 

@@ -10,8 +10,8 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 
 def _config(data_dir, **overrides):
-    values = dict(dataset="ilsvrc12", data_dir=str(data_dir), batch_size=4, batch_size_eval=4,
-                  nb_smpls_val=4, shuffle_buffer=16, image_size=24)
+    values = {"dataset": "ilsvrc12", "data_dir": str(data_dir), "batch_size": 4,
+              "batch_size_eval": 4, "nb_smpls_val": 4, "shuffle_buffer": 16, "image_size": 24}
     values.update(overrides)
     return DataConfig(**values)
 
@@ -83,7 +83,7 @@ def test_truncated_shard_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     dataset = create_dataset(_config(tmp_path))
     with pytest.raises(DataError, match=r"train-00001-of-00002' of \d+ bytes.*truncated"):
-        dataset.nb_smpls_train
+        _ = dataset.nb_smpls_train
 
 
 def test_records_without_label_are_rejected(tmp_path):

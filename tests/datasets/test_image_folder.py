@@ -14,8 +14,8 @@ CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 
 def _config(data_dir, dataset="image_folder", **overrides):
-    values = dict(dataset=dataset, data_dir=str(data_dir), batch_size=4, batch_size_eval=4,
-                  nb_smpls_val=6, shuffle_buffer=64)
+    values = {"dataset": dataset, "data_dir": str(data_dir), "batch_size": 4, "batch_size_eval": 4,
+              "nb_smpls_val": 6, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 

@@ -18,7 +18,7 @@ def launcher_command(net: str, *flags: str) -> list[str]:
 def run_cli(net: str, *flags: str, cwd: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     return subprocess.run(launcher_command(net, *flags), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 TINY_FLAGS = ("--tiny_net", "--nb_epochs_rat=0.02", "--summ_step=10", "--model_dir=models",

@@ -18,13 +18,13 @@ from nets.model_helper import NetConfig
 
 
 def tiny_config(tmp_path, **overrides) -> RunConfig:
-    values = dict(
-        learner="full-prec", net="lenet_at_digits", model_dir=str(tmp_path / "models"),
-        save_dir=str(tmp_path / "out"), log_dir=str(tmp_path / "logs"),
-        data=DataConfig(batch_size=32), net_config=NetConfig(tiny=True),
-        train=TrainConfig(nb_iters_train=300, lrn_rate_init=0.02, batch_size_norm=32,
+    values = {
+        "learner": "full-prec", "net": "lenet_at_digits", "model_dir": str(tmp_path / "models"),
+        "save_dir": str(tmp_path / "out"), "log_dir": str(tmp_path / "logs"),
+        "data": DataConfig(batch_size=32), "net_config": NetConfig(tiny=True),
+        "train": TrainConfig(nb_iters_train=300, lrn_rate_init=0.02, batch_size_norm=32,
                           loss_w_dcy=1e-4, summ_step=50, save_step=150),
-        export=ExportConfig(enabled=False))
+        "export": ExportConfig(enabled=False)}
     values.update(overrides)
     return RunConfig(**values)
 

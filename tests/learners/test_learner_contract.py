@@ -30,13 +30,13 @@ from nets.model_helper import NetConfig
 
 
 def _config(tmp_path, learner, **overrides):
-    values = dict(
-        learner=learner, net="lenet_at_digits", model_dir=str(tmp_path / "models"),
-        save_dir=str(tmp_path / learner), log_dir=str(tmp_path / "logs"),
-        data=DataConfig(batch_size=32), net_config=NetConfig(tiny=True),
-        train=TrainConfig(nb_iters_train=200, lrn_rate_init=0.02, batch_size_norm=32,
+    values = {
+        "learner": learner, "net": "lenet_at_digits", "model_dir": str(tmp_path / "models"),
+        "save_dir": str(tmp_path / learner), "log_dir": str(tmp_path / "logs"),
+        "data": DataConfig(batch_size=32), "net_config": NetConfig(tiny=True),
+        "train": TrainConfig(nb_iters_train=200, lrn_rate_init=0.02, batch_size_norm=32,
                           loss_w_dcy=1e-4, summ_step=100, save_step=100),
-        export=ExportConfig(nb_calibration=64, benchmark_threads=(1,), benchmark_repeats=5))
+        "export": ExportConfig(nb_calibration=64, benchmark_threads=(1,), benchmark_repeats=5)}
     values.update(overrides)
     return RunConfig(**values)
 

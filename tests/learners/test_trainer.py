@@ -88,7 +88,8 @@ def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
     killed_at = max(e["step"] for e in _events(tmp_path / "logs") if e["event"] == "checkpoint")
     assert 100 <= killed_at < 1500, "the kill must land mid-training"
 
-    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=180, check=False)
     assert finished.returncode == 0, finished.stderr[-2000:]
     events = _events(tmp_path / "logs")
     starts = [e["step"] for e in events if e["event"] == "train_start"]
@@ -160,7 +161,7 @@ def test_two_replicas_learn_what_one_replica_learns(tmp_path):
     # all-reduced, so the weights after 30 steps agree up to float summation order.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     result = subprocess.run([sys.executable, "-c", _REPLICA_SCRIPT, str(tmp_path)], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=180)
+                            env=env, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     assert numbers["max_change"] > 0.01

@@ -19,7 +19,7 @@ def test_cli_prints_a_markdown_table_of_every_function_and_backend():
         check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[0] == "simple regret after 6 evaluations, 1 seed(s) per backend and function"
+    assert lines[0] == "simple regret after 6 evaluations, seeds 0..0 per backend and function"
     assert lines[1].startswith("| function | backend | median final regret |")
     rows = [line.split("|")[1:-1] for line in lines[3:]]
     assert [(row[0].strip(), row[1].strip()) for row in rows] == [
@@ -32,8 +32,17 @@ def test_measure_and_format_table():
     assert len(results) == 1 and len(results[0].final_regrets) == 3
     low, high = results[0].quartiles
     assert low <= results[0].median <= high
+    assert min(results[0].final_regrets) <= results[0].mean <= max(results[0].final_regrets)
     table = hpo_regret.format_table(results)
     assert table.splitlines()[2].startswith(f"| branin | random | {results[0].median:.4g} |")
+    assert f"| {results[0].mean:.4g} |" in table.splitlines()[2]
+
+
+def test_first_seed_selects_the_seeds():
+    shifted = hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=2,
+                                 first_seed=3)
+    separate = hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=5)
+    assert shifted[0].final_regrets == separate[0].final_regrets[3:5]
 
 
 def _parse(argv):
@@ -53,6 +62,8 @@ def test_cli_errors_name_the_problem(argv, expected):
     assert expected in str(exit_info.value.code)
 
 
-def test_seeds_below_one_are_rejected():
+def test_seeds_below_one_and_negative_first_seed_are_rejected():
     with pytest.raises(ValueError, match="seeds"):
         hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=0)
+    with pytest.raises(ValueError, match="first_seed"):
+        hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=1, first_seed=-1)

@@ -35,6 +35,26 @@ def test_help_comes_from_the_attributes_section():
                                           "x_count": "how many."}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Derived(_Settings):
+    """Derived settings: describes one new field and one of its base's again.
+
+    Attributes:
+        count: how many, here.
+        name: what it is called.
+    """
+
+    count: int = 4
+    name: str = "x"
+
+
+def test_help_of_a_subclass_includes_its_bases_and_overrides_them():
+    assert flag_help(_Derived, "d_") == {
+        "d_rate": "how fast; a description that goes on over two lines.",
+        "d_count": "how many, here.", "d_name": "what it is called."}
+    assert flag_defaults(_Derived, "d_") == {"d_rate": 0.5, "d_count": 4, "d_name": "x"}
+
+
 def test_an_undescribed_field_is_an_error_naming_it():
     with pytest.raises(ValueError, match=r"no description for \['size'\]"):
         flag_help(_Undocumented, "u_")

@@ -46,20 +46,26 @@ class RegretResult:
         return float(np.median(self.final_regrets))
 
     @property
+    def mean(self) -> float:
+        return float(np.mean(self.final_regrets))
+
+    @property
     def quartiles(self) -> tuple[float, float]:
         low, high = np.percentile(self.final_regrets, [25, 75])
         return float(low), float(high)
 
 
 def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: int,
-            nb_seeds: int) -> list[RegretResult]:
-    """Runs every backend on every function with seeds ``0 .. nb_seeds - 1``.
+            nb_seeds: int, first_seed: int = 0) -> list[RegretResult]:
+    """Runs every backend on every function with seeds ``first_seed .. first_seed + nb_seeds - 1``.
 
     Raises:
-        ValueError: for an unknown backend or function, or counts below 1.
+        ValueError: for an unknown backend or function, counts below 1 or a negative first seed.
     """
     if nb_seeds < 1:
         raise ValueError(f"Expected `--seeds` >= 1. Received: {nb_seeds}")
+    if first_seed < 0:
+        raise ValueError(f"Expected `--first_seed` >= 0. Received: {first_seed}")
     functions = [get_function(name) for name in functions]
     for backend in backends:
         BACKENDS.get(backend)  # raises for an unknown name, listing the known ones
@@ -67,7 +73,7 @@ def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: i
     for function in functions:
         for backend in backends:
             regrets, seconds = [], []
-            for seed in range(nb_seeds):
+            for seed in range(first_seed, first_seed + nb_seeds):
                 start = time.perf_counter()
                 regrets.append(run_regret(backend, function, nb_evaluations, seed,
                                           **backend_options(backend, nb_evaluations))[-1])
@@ -78,13 +84,15 @@ def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: i
 
 
 def format_table(results: Sequence[RegretResult]) -> str:
-    """A markdown table: function, backend, median final regret, quartiles, seconds per search."""
-    header = "| function | backend | median final regret | quartiles (25%, 75%) | mean s / search |"
-    lines = [header, "|---|---|---:|---:|---:|"]
+    """A markdown table: function, backend, median, quartiles and mean of the final regret, and
+    the seconds per search."""
+    header = ("| function | backend | median final regret | quartiles (25%, 75%) "
+              "| mean final regret | mean s / search |")
+    lines = [header, "|---|---|---:|---:|---:|---:|"]
     for result in results:
         low, high = result.quartiles
         lines.append(f"| {result.function} | {result.backend} | {result.median:.4g} | "
-                     f"{low:.4g}, {high:.4g} | {result.mean_seconds:.2f} |")
+                     f"{low:.4g}, {high:.4g} | {result.mean:.4g} | {result.mean_seconds:.2f} |")
     return "\n".join(lines)
 
 
@@ -97,8 +105,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                       flag_values=flag_values)
     flags.DEFINE_integer("nb_evaluations", 40, "Evaluations per search.", lower_bound=1,
                          flag_values=flag_values)
-    flags.DEFINE_integer("seeds", 5, "Searches per backend and function (seeds 0, 1, ...).",
-                         lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_integer("seeds", 5, "Searches per backend and function (seeds first_seed, "
+                         "first_seed + 1, ...).", lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_integer("first_seed", 0, "Seed of the first search.", lower_bound=0,
+                         flag_values=flag_values)
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -107,11 +117,12 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
         sys.exit(f"hpo_regret: error: unexpected arguments {list(argv[1:])}")
     try:
         results = measure(flag_values.backends, flag_values.functions, flag_values.nb_evaluations,
-                          flag_values.seeds)
+                          flag_values.seeds, flag_values.first_seed)
     except ValueError as error:
         sys.exit(f"hpo_regret: error: {error}")
+    last_seed = flag_values.first_seed + flag_values.seeds - 1
     print(f"simple regret after {flag_values.nb_evaluations} evaluations, "
-          f"{flag_values.seeds} seed(s) per backend and function")
+          f"seeds {flag_values.first_seed}..{last_seed} per backend and function")
     print(format_table(results))
 
 

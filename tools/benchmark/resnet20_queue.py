@@ -1,0 +1,192 @@
+"""Runs the ResNet-20 compression benchmarks one after another, resumably.
+
+Each line of the queue file names one run of a table script (``#`` starts a comment)::
+
+    uniform-tf 8 8            # tools/benchmark/resnet20_uniform_tf.sh 8 8  -> uniform_tf_8_8/
+    channel lasso             # tools/benchmark/resnet20_channel_table.sh lasso -> channel_lasso/
+    quant uniform 4           # tools/benchmark/resnet20_quant_table.sh uniform 4 -> quant_uniform_4/
+    sparsity heurist 0.9      # tools/benchmark/resnet20_sparsity_table.sh heurist 0.9 -> sparse_heurist_0.9/
+
+A run whose directory (under ``${POCKETFLOW_RUNS}/resnet20``) holds a ``metrics.json`` is finished
+and skipped; the others run in order, each resuming from its own checkpoints. Each run's output
+goes to ``queue_logs/<directory>.log`` there. SIGTERM or Ctrl-C is passed on to the running job
+(the trainer saves a checkpoint and stops) and the queue stops; the same command goes on where it
+left off. A job that fails stops the queue, naming the job and its log::
+
+    .venv/bin/python -m tools.benchmark.resnet20_queue [--queue_file FILE] [--dry_run]
+
+The default queue, ``tools/benchmark/resnet20_queue.txt``, lists the tables of docs/benchmarks.md
+in the order they are wanted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from absl import app, flags
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_QUEUE = os.path.join(REPO_ROOT, "tools", "benchmark", "resnet20_queue.txt")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobKind:
+    """A table script, how many arguments it takes and the run directory they name."""
+
+    script: str
+    nb_args: int
+    directory: Callable[[Sequence[str]], str]
+
+
+JOB_KINDS = {
+    "uniform-tf": JobKind("resnet20_uniform_tf.sh", 2, lambda a: f"uniform_tf_{a[0]}_{a[1]}"),
+    "channel": JobKind("resnet20_channel_table.sh", 1, lambda a: f"channel_{a[0]}"),
+    "quant": JobKind("resnet20_quant_table.sh", 2, lambda a: f"quant_{a[0]}_{a[1]}"),
+    "sparsity": JobKind("resnet20_sparsity_table.sh", 2, lambda a: f"sparse_{a[0]}_{a[1]}"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run of a table script."""
+
+    kind: str
+    args: tuple[str, ...]
+
+    @property
+    def directory(self) -> str:
+        """The run directory the script writes, relative to the ResNet-20 run directory."""
+        return JOB_KINDS[self.kind].directory(self.args)
+
+    def command(self, scripts_dir: str) -> list[str]:
+        return ["bash", os.path.join(scripts_dir, JOB_KINDS[self.kind].script), *self.args]
+
+    def finished(self, run_dir: str) -> bool:
+        return os.path.isfile(os.path.join(run_dir, self.directory, "metrics.json"))
+
+    def __str__(self) -> str:
+        return " ".join((self.kind, *self.args))
+
+
+def parse_queue(text: str, source: str = "queue") -> list[Job]:
+    """The jobs of a queue file's text, in order.
+
+    Raises:
+        ValueError: for an unknown job kind, a wrong number of arguments or a job listed twice,
+            naming the line.
+    """
+    jobs, seen = [], {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        kind, args = words[0], tuple(words[1:])
+        if kind not in JOB_KINDS:
+            raise ValueError(f"{source}:{number}: expected a job kind in {sorted(JOB_KINDS)}. "
+                             f"Received: {kind!r}")
+        expected = JOB_KINDS[kind].nb_args
+        if len(args) != expected:
+            raise ValueError(f"{source}:{number}: expected {expected} argument(s) after {kind!r}. "
+                             f"Received: {list(args)}")
+        job = Job(kind, args)
+        if job.directory in seen:
+            raise ValueError(f"{source}:{number}: expected each run once. Received: {job} again "
+                             f"(line {seen[job.directory]})")
+        seen[job.directory] = number
+        jobs.append(job)
+    return jobs
+
+
+class _StopRequest:
+    """SIGTERM / SIGINT: passed on to the running job, and the queue stops after it."""
+
+    def __init__(self):
+        self.requested = False
+        self.child: subprocess.Popen | None = None
+
+    def __call__(self, signum, frame):
+        del frame
+        self.requested = True
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signum)
+
+
+def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
+              log: Callable[[str], None] = print) -> int:
+    """Runs the unfinished jobs in order; returns 0 when all are finished, else the exit code of
+    the job that failed or was stopped."""
+    pending = [job for job in jobs if not job.finished(run_dir)]
+    log(f"queue: {len(jobs) - len(pending)} of {len(jobs)} run(s) finished; "
+        f"{len(pending)} to go in {run_dir}")
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logs_dir = os.path.join(run_dir, "queue_logs")
+    os.makedirs(logs_dir, exist_ok=True)
+    try:
+        for index, job in enumerate(pending, start=1):
+            log_path = os.path.join(logs_dir, f"{job.directory}.log")
+            log(f"queue: [{index}/{len(pending)}] {job} -> {job.directory}/ (log {log_path})")
+            start = time.monotonic()
+            with open(log_path, "a") as output:
+                stop.child = subprocess.Popen(job.command(scripts_dir), stdout=output,
+                                              stderr=subprocess.STDOUT)
+                code = stop.child.wait()
+                stop.child = None
+            if code < 0:  # killed by a signal: the shell's convention
+                code = 128 - code
+            minutes = (time.monotonic() - start) / 60
+            if stop.requested:
+                log(f"queue: stopped during {job} after {minutes:.1f} min; run the same command "
+                    "to go on")
+                return code or 143
+            if code != 0 or not job.finished(run_dir):
+                log(f"queue: {job} failed (exit code {code}, "
+                    f"{'no' if not job.finished(run_dir) else 'a'} metrics.json) after "
+                    f"{minutes:.1f} min; see {log_path}")
+                return code or 1
+            log(f"queue: {job} finished in {minutes:.1f} min")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log("queue: all runs finished")
+    return 0
+
+
+# --------------------------------------------------------------------------------- command line
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    flags.DEFINE_string("queue_file", DEFAULT_QUEUE, "The runs, one per line.",
+                        flag_values=flag_values)
+    flags.DEFINE_boolean("dry_run", False, "List the runs and whether each is finished; run none.",
+                         flag_values=flag_values)
+
+
+def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    if len(argv) > 1:
+        sys.exit(f"resnet20_queue: error: unexpected arguments {list(argv[1:])}")
+    path = flag_values.queue_file
+    if not os.path.isfile(path):
+        sys.exit(f"resnet20_queue: error: expected a queue file. Received: {path!r}, no such file")
+    with open(path) as handle:
+        try:
+            jobs = parse_queue(handle.read(), path)
+        except ValueError as error:
+            sys.exit(f"resnet20_queue: error: {error}")
+    runs_root = os.environ.get("POCKETFLOW_RUNS", os.path.expanduser("~/pocketflow_runs"))
+    run_dir = os.path.join(runs_root, "resnet20")
+    if flag_values.dry_run:
+        for job in jobs:
+            print(f"{'finished' if job.finished(run_dir) else 'to run  '}  {job}  "
+                  f"-> {os.path.join(run_dir, job.directory)}")
+        return
+    sys.exit(run_queue(jobs, run_dir, os.path.join(REPO_ROOT, "tools", "benchmark")))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
