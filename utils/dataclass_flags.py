@@ -18,9 +18,8 @@ def attribute_help(cls: type) -> dict[str, str]:
     """``{attribute: description}`` from the ``Attributes:`` sections of the docstrings of ``cls``
     and its base classes; a class's own description of an attribute wins over its bases'."""
     descriptions: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if "__doc__" in vars(klass):
-            descriptions.update(_docstring_attributes(klass.__doc__ or ""))
+    for klass in reversed(cls.__mro__):  # a class's __doc__ is its own, never inherited
+        descriptions.update(_docstring_attributes(klass.__doc__ or ""))
     return descriptions
 
 

@@ -37,18 +37,19 @@ DEFAULT_QUEUE = os.path.join(REPO_ROOT, "tools", "benchmark", "resnet20_queue.tx
 
 @dataclasses.dataclass(frozen=True)
 class JobKind:
-    """A table script, how many arguments it takes and the run directory they name."""
+    """A table script, how many arguments it takes, and the prefix of the run directory it
+    writes (``<prefix>_<arg>_<arg>``)."""
 
     script: str
     nb_args: int
-    directory: Callable[[Sequence[str]], str]
+    directory_prefix: str
 
 
 JOB_KINDS = {
-    "uniform-tf": JobKind("resnet20_uniform_tf.sh", 2, lambda a: f"uniform_tf_{a[0]}_{a[1]}"),
-    "channel": JobKind("resnet20_channel_table.sh", 1, lambda a: f"channel_{a[0]}"),
-    "quant": JobKind("resnet20_quant_table.sh", 2, lambda a: f"quant_{a[0]}_{a[1]}"),
-    "sparsity": JobKind("resnet20_sparsity_table.sh", 2, lambda a: f"sparse_{a[0]}_{a[1]}"),
+    "uniform-tf": JobKind("resnet20_uniform_tf.sh", 2, "uniform_tf"),
+    "channel": JobKind("resnet20_channel_table.sh", 1, "channel"),
+    "quant": JobKind("resnet20_quant_table.sh", 2, "quant"),
+    "sparsity": JobKind("resnet20_sparsity_table.sh", 2, "sparse"),
 }
 
 
@@ -62,7 +63,7 @@ class Job:
     @property
     def directory(self) -> str:
         """The run directory the script writes, relative to the ResNet-20 run directory."""
-        return JOB_KINDS[self.kind].directory(self.args)
+        return "_".join((JOB_KINDS[self.kind].directory_prefix, *self.args))
 
     def command(self, scripts_dir: str) -> list[str]:
         return ["bash", os.path.join(scripts_dir, JOB_KINDS[self.kind].script), *self.args]
@@ -145,10 +146,10 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
                 log(f"queue: stopped during {job} after {minutes:.1f} min; run the same command "
                     "to go on")
                 return code or 143
-            if code != 0 or not job.finished(run_dir):
-                log(f"queue: {job} failed (exit code {code}, "
-                    f"{'no' if not job.finished(run_dir) else 'a'} metrics.json) after "
-                    f"{minutes:.1f} min; see {log_path}")
+            finished = job.finished(run_dir)
+            if code != 0 or not finished:
+                log(f"queue: {job} failed (exit code {code}, {'a' if finished else 'no'} "
+                    f"metrics.json) after {minutes:.1f} min; see {log_path}")
                 return code or 1
             log(f"queue: {job} finished in {minutes:.1f} min")
     finally:
