@@ -123,3 +123,25 @@ def test_cli_errors_name_the_queue_file(tmp_path):
 def test_the_default_queue_parses():
     with open(resnet20_queue.DEFAULT_QUEUE) as handle:
         assert len(parse_queue(handle.read())) >= 20
+
+
+def test_the_list_is_read_again_after_each_run(fake_scripts):
+    scripts, run_dir = fake_scripts
+    lists = iter([parse_queue("channel l1\nchannel dcp\nchannel fpgm\n"),  # dcp moved up
+                  ValueError("q:1: expected a job kind"),  # a broken edit: previous list kept
+                  FileNotFoundError("no such file")])
+
+    def reload():
+        item = next(lists)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    messages = []
+    code = run_queue(parse_queue("channel l1\nchannel fpgm\n"), str(run_dir), scripts,
+                     log=messages.append, reload=reload)
+    assert code == 0
+    assert _calls(run_dir) == ["l1", "dcp", "fpgm"]
+    assert any("kept the previous list; reading the queue again failed: q:1" in message
+               for message in messages)
+    assert "[2/3] channel dcp" in " ".join(messages)

@@ -11,7 +11,9 @@ A run whose directory (under ``${POCKETFLOW_RUNS}/resnet20``) holds a ``metrics.
 and skipped; the others run in order, each resuming from its own checkpoints. Each run's output
 goes to ``queue_logs/<directory>.log`` there. SIGTERM or Ctrl-C is passed on to the running job
 (the trainer saves a checkpoint and stops) and the queue stops; the same command goes on where it
-left off. A job that fails stops the queue, naming the job and its log::
+left off. The queue file is read again after each run, so an edit (a new order, an added run)
+takes effect at the next run without a restart; a file that cannot be read or parsed again is
+reported and the previous list kept. A job that fails stops the queue, naming the job and its log::
 
     .venv/bin/python -m tools.benchmark.resnet20_queue [--queue_file FILE] [--dry_run]
 
@@ -119,9 +121,15 @@ class _StopRequest:
 
 
 def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
-              log: Callable[[str], None] = print) -> int:
+              log: Callable[[str], None] = print,
+              reload: Callable[[], Sequence[Job]] | None = None) -> int:
     """Runs the unfinished jobs in order; returns 0 when all are finished, else the exit code of
-    the job that failed or was stopped."""
+    the job that failed or was stopped.
+
+    ``reload``, when given, is called after each finished job for the list to go on with (the
+    queue file read again); an ``OSError`` or ``ValueError`` from it is logged and the previous
+    list kept.
+    """
     pending = [job for job in jobs if not job.finished(run_dir)]
     log(f"queue: {len(jobs) - len(pending)} of {len(jobs)} run(s) finished; "
         f"{len(pending)} to go in {run_dir}")
@@ -130,9 +138,11 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
     logs_dir = os.path.join(run_dir, "queue_logs")
     os.makedirs(logs_dir, exist_ok=True)
     try:
-        for index, job in enumerate(pending, start=1):
+        while pending:
+            job = pending[0]
             log_path = os.path.join(logs_dir, f"{job.directory}.log")
-            log(f"queue: [{index}/{len(pending)}] {job} -> {job.directory}/ (log {log_path})")
+            log(f"queue: [{len(jobs) - len(pending) + 1}/{len(jobs)}] {job} -> {job.directory}/ "
+                f"(log {log_path})")
             start = time.monotonic()
             with open(log_path, "a") as output:
                 stop.child = subprocess.Popen(job.command(scripts_dir), stdout=output,
@@ -152,6 +162,12 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
                     f"metrics.json) after {minutes:.1f} min; see {log_path}")
                 return code or 1
             log(f"queue: {job} finished in {minutes:.1f} min")
+            if reload is not None:
+                try:
+                    jobs = list(reload())
+                except (OSError, ValueError) as error:
+                    log(f"queue: kept the previous list; reading the queue again failed: {error}")
+            pending = [job for job in jobs if not job.finished(run_dir)]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -173,11 +189,14 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     path = flag_values.queue_file
     if not os.path.isfile(path):
         sys.exit(f"resnet20_queue: error: expected a queue file. Received: {path!r}, no such file")
-    with open(path) as handle:
-        try:
-            jobs = parse_queue(handle.read(), path)
-        except ValueError as error:
-            sys.exit(f"resnet20_queue: error: {error}")
+    def read_queue() -> list[Job]:
+        with open(path) as handle:
+            return parse_queue(handle.read(), path)
+
+    try:
+        jobs = read_queue()
+    except ValueError as error:
+        sys.exit(f"resnet20_queue: error: {error}")
     runs_root = os.environ.get("POCKETFLOW_RUNS", os.path.expanduser("~/pocketflow_runs"))
     run_dir = os.path.join(runs_root, "resnet20")
     if flag_values.dry_run:
@@ -185,7 +204,8 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
             print(f"{'finished' if job.finished(run_dir) else 'to run  '}  {job}  "
                   f"-> {os.path.join(run_dir, job.directory)}")
         return
-    sys.exit(run_queue(jobs, run_dir, os.path.join(REPO_ROOT, "tools", "benchmark")))
+    sys.exit(run_queue(jobs, run_dir, os.path.join(REPO_ROOT, "tools", "benchmark"),
+                       reload=read_queue))
 
 
 if __name__ == "__main__":
