@@ -76,9 +76,13 @@ def _start_training_and_signal(tmp_path, signal_number):
     finally:
         signal.signal(signal.SIGINT, previous)
     index = tmp_path / "out" / "checkpoints" / "checkpoint"
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # start-up alone can take minutes on a loaded 2-core machine
     while not index.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+    if not index.exists():
+        process.kill()
+        pytest.fail(f"expected a first checkpoint at {index} within 600 s. Received: none "
+                    f"(exit code {process.wait()})")
     process.send_signal(signal_number)
     return command, env, process.wait()
 
