@@ -4,7 +4,7 @@ import pytest
 
 from learners.pruning import build_graph
 from nets.resnet_cifar import build_resnet_cifar
-from tools.benchmark.pruned_latency import parse_variant, variant_plan
+from tools.benchmark.pruned_latency import parse_variant, pruned_file_names, variant_plan
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -31,3 +31,15 @@ def test_scopes_split_residual_streams_from_inner_groups():
         for group in graph.prunable_groups:
             expected = group.channels // 2 if group.name in pruned else group.channels
             assert len(plan.kept[group.name]) == expected, (scope, group.name)
+
+
+def test_pruned_files_are_named_after_their_directories(tmp_path):
+    paths = []
+    for directory in ("channel_lasso", "channel_auto", "other/channel_auto", "dense"):
+        (tmp_path / directory).mkdir(parents=True)
+        paths.append(str(tmp_path / directory / "model.keras"))
+        (tmp_path / directory / "model.keras").write_text("")
+    assert pruned_file_names(paths) == {"channel_lasso": paths[0], "channel_auto": paths[1],
+                                        paths[2]: paths[2], paths[3]: paths[3]}
+    with pytest.raises(ValueError, match=r"Expected a pruned .keras model. Received: '/no/x.keras'"):
+        pruned_file_names(["/no/x.keras"])

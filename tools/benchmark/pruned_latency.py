@@ -17,13 +17,16 @@ given, round-robin, so that drift of the machine spreads over all variants::
         --model_file ~/pocketflow_runs/resnet20/models/resnet_20_at_cifar10.keras \\
         --variants all:0.7,all:0.7:8,inner:0.5:8 --num_threads 1,2 --nb_repts 400
 
-Without ``--model_file`` it builds an untrained ResNet-20 for CIFAR-10 (weights do not change
+``--pruned_files`` adds already pruned ``.keras`` models (a learner's ``model.keras``), each
+named after its directory, timed in the same rounds; their MACs and parameters are relative to
+the dense model. Without ``--model_file`` it builds an untrained ResNet-20 for CIFAR-10 (weights do not change
 latency either). ``--xnnpack_off`` adds a run of each model without the default delegate, to
 see how much of the time is XNNPACK's.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 
@@ -39,6 +42,8 @@ def define_flags() -> None:
                         "CIFAR-10, untrained).")
     flags.DEFINE_list("variants", ["all:0.7", "all:0.7:8", "inner:0.5:8"],
                       "Pruned variants, each <all|inner|shared>:<keep ratio>[:<multiple>].")
+    flags.DEFINE_list("pruned_files", [], "Pruned .keras models to time too (e.g. a channel "
+                      "learner's model.keras), each named after its directory.")
     flags.DEFINE_list("num_threads", ["1"], "Interpreter thread counts.")
     flags.DEFINE_integer("nb_repts", 400, "Timed invocations per model and thread count.")
     flags.DEFINE_integer("nb_rounds", 20, "Round-robin rounds the invocations are split into.")
@@ -82,6 +87,21 @@ def variant_plan(graph, scope: str, ratio: float, multiple: int):
     return PruningPlan.for_graph(graph, kept)
 
 
+def pruned_file_names(paths: list[str]) -> dict[str, str]:
+    """``--pruned_files`` by row name: each file's directory name (its path if two share one).
+
+    Raises:
+        ValueError: for a path that is not a file.
+    """
+    names = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"Expected a pruned .keras model. Received: {path!r}, no such file")
+        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        names[path if name in names or name == "dense" else name] = path
+    return names
+
+
 def main(argv):
     del argv
     import keras
@@ -93,6 +113,7 @@ def main(argv):
     try:
         variants = [parse_variant(text) for text in FLAGS.variants]
         threads = [int(count) for count in FLAGS.num_threads]
+        pruned_files = pruned_file_names(FLAGS.pruned_files)
     except ValueError as error:
         sys.exit(f"pruned_latency: error: {error}")
     if FLAGS.model_file:
@@ -106,6 +127,8 @@ def main(argv):
     for scope, ratio, multiple in variants:
         name = f"{scope}:{ratio:g}" + (f":{multiple}" if multiple > 1 else "")
         models[name] = apply_plan(dense, variant_plan(graph, scope, ratio, multiple), graph)
+    models.update((name, keras.models.load_model(path, compile=False))
+                  for name, path in pruned_files.items())
 
     calibration = np.random.default_rng(0).standard_normal(
         (16, *dense.input_shape[1:])).astype(np.float32)
