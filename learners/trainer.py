@@ -10,6 +10,7 @@ started on a directory with a checkpoint resumes from it and runs to the same pl
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from datasets.base import Dataset
 from learners.config import TrainConfig
-from utils.io import EventLog
+from utils.io import EventLog, write_json_atomic
 from utils.lrn_rate import build_schedule
 
 ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -77,10 +78,16 @@ class TrainResult:
 
     steps: int
     resumed_from: int
-    seconds: float
-    images_per_sec: float
+    seconds: float  # this launch's
+    images_per_sec: float  # this launch's
     final_loss: float
     final_accuracy: float
+    total_seconds: float = 0.0  # every launch's, up to the last checkpoint of the earlier ones
+
+    def record(self) -> dict:
+        """The ``train`` entry of a learner's ``metrics.json``."""
+        return {"steps": self.steps, "resumed_from": self.resumed_from, "seconds": self.seconds,
+                "total_seconds": self.total_seconds, "images_per_sec": self.images_per_sec}
 
 
 def decayed_variables(model: keras.Model) -> list:
@@ -192,6 +199,8 @@ class Trainer:
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer)
         self._manager = tf.train.CheckpointManager(self._checkpoint, checkpoint_dir, max_to_keep=2)
         self._decayed = decayed_variables(model)
+        self._seconds_before = 0.0
+        self._launch_started: float | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -215,9 +224,11 @@ class Trainer:
             self.event_log.write("train_start", description=self.description, step=start_step,
                                  total_steps=self.total_steps, replicas=self.nb_replicas,
                                  global_batch_size=self.global_batch_size)
+        self._seconds_before = self._saved_seconds(start_step)
         if start_step >= self.total_steps:
             logging.info("%s already finished (%d steps).", self.description, start_step)
-            return TrainResult(start_step, start_step, 0.0, 0.0, float("nan"), float("nan"))
+            return TrainResult(start_step, start_step, 0.0, 0.0, float("nan"), float("nan"),
+                               total_seconds=self._seconds_before)
 
         # A resumed run reshuffles with another seed instead of replaying the batches it saw.
         data = self.dataset.train_dataset(exclude_val=self.exclude_val,
@@ -229,7 +240,7 @@ class Trainer:
                   if self.summary_dir and self.write_files else None)
 
         window = _RunningMeans()
-        started = time.time()
+        started = self._launch_started = time.time()
         window_started = started
         step = start_step
         progress = tqdm(total=self.total_steps, initial=start_step, desc=self.description,
@@ -274,7 +285,8 @@ class Trainer:
         last = window.last or {"loss": float("nan"), "accuracy": float("nan")}
         result = TrainResult(steps=step, resumed_from=start_step, seconds=seconds,
                              images_per_sec=(step - start_step) * self.global_batch_size / max(seconds, 1e-9),
-                             final_loss=last["loss"], final_accuracy=last["accuracy"])
+                             final_loss=last["loss"], final_accuracy=last["accuracy"],
+                             total_seconds=self._seconds_before + seconds)
         if self.event_log:
             self.event_log.write("train_end", description=self.description, **dataclasses.asdict(result))
         return result
@@ -290,11 +302,28 @@ class Trainer:
                 self._checkpoint.write(os.path.join(scratch, "ckpt"))
             return
         path = self._manager.save(checkpoint_number=self.step)
+        if self._launch_started is not None:
+            seconds = self._seconds_before + time.time() - self._launch_started
+            write_json_atomic(self._seconds_path, {"step": self.step, "seconds": seconds})
         logging.info("Saved checkpoint %s", path)
         if self.event_log:
             self.event_log.write("checkpoint", step=self.step, path=path)
 
     # ------------------------------------------------------------------ internals
+    @property
+    def _seconds_path(self) -> str:
+        return os.path.join(self.checkpoint_dir, "train_seconds.json")
+
+    def _saved_seconds(self, step: int) -> float:
+        """Training seconds of the earlier launches, as saved with their last checkpoint (0 when
+        unknown: a checkpoint written before this record existed, or a newer record's step)."""
+        try:
+            with open(self._seconds_path) as handle:
+                saved = json.load(handle)
+            return float(saved["seconds"]) if int(saved["step"]) <= step else 0.0
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
+
     def _evaluate_and_log(self) -> None:
         if self.eval_data is None or not self.write_files:
             return

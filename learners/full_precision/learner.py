@@ -41,9 +41,7 @@ class FullPrecisionLearner(Learner):
                 os.makedirs(self.config.model_dir, exist_ok=True)
                 shutil.copyfile(self.output_model_path, context.pretrained_model_path + ".tmp")
                 os.replace(context.pretrained_model_path + ".tmp", context.pretrained_model_path)
-        train_record = {"steps": result.steps, "resumed_from": result.resumed_from,
-                        "seconds": result.seconds, "images_per_sec": result.images_per_sec,
-                        "global_batch_size": trainer.global_batch_size,
+        train_record = {**result.record(), "global_batch_size": trainer.global_batch_size,
                         "epochs": result.steps / trainer.steps_per_epoch}
         if result.steps == result.resumed_from:  # nothing left to train: keep the real record
             train_record = self.read_metrics().get("train", train_record)

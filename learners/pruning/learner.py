@@ -7,6 +7,7 @@ with its plan, re-train it with the net's schedule, and write the artifacts:
 * ``plan.json``: kept channels per group, in the dense model's indices (``apply_plan`` replays it);
 * ``pruned.keras``: the model before re-training. A rerun that finds it and the plan skips the
   selection and resumes the re-training from its checkpoints;
+* ``selection.json``: how long the selection took, so a resumed run still reports it;
 * ``model.keras`` and ``metrics.json`` (accuracy before and after re-training, dense and pruned
   parameters and MACs, kept channels, selection and re-training time).
 """
@@ -14,6 +15,7 @@ with its plan, re-train it with the net's schedule, and write the artifacts:
 from __future__ import annotations
 
 import abc
+import json
 import os
 import time
 
@@ -25,7 +27,7 @@ from learners.pruning.graph import DependencyGraph, build_graph
 from learners.pruning.plan import PruningPlan
 from learners.trainer import evaluate
 from utils.flops import total_macs, total_params
-from utils.io import save_model_atomic
+from utils.io import save_model_atomic, write_json_atomic
 
 
 class PrunedModelLearner(Learner):
@@ -43,6 +45,19 @@ class PrunedModelLearner(Learner):
     def derive(self, dense: keras.Model, graph: DependencyGraph
                ) -> tuple[keras.Model, PruningPlan]:
         """The pruned model (built under the run's strategy scope) and its plan on ``dense``."""
+
+    @property
+    def selection_path(self) -> str:
+        return os.path.join(self.context.output_dir, "selection.json")
+
+    def saved_selection_seconds(self) -> float | None:
+        """The selection's seconds in the launch that derived the pruned model (None if unknown:
+        a pruned model saved before this record existed, and no finished run's metrics)."""
+        try:
+            with open(self.selection_path) as handle:
+                return float(json.load(handle)["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.read_metrics().get("selection_seconds")
 
     def settings_metrics(self) -> dict:
         """The learner's own entries of ``metrics.json`` (its main settings)."""
@@ -69,6 +84,7 @@ class PrunedModelLearner(Learner):
             selection_seconds = time.time() - start
             if context.is_chief:
                 plan.save(self.plan_path)
+                write_json_atomic(self.selection_path, {"seconds": selection_seconds})
                 save_model_atomic(pruned, self.pruned_path)
         pruned_eval = evaluate(pruned, context.dataset.eval_dataset(), nb_classes)
         logging.info("%s: %d -> %d parameters, %d -> %d MACs; eval accuracy %.4f (dense %.4f) "
@@ -84,7 +100,7 @@ class PrunedModelLearner(Learner):
         if context.is_chief:
             save_model_atomic(pruned, self.output_model_path)
         if selection_seconds is None:  # resumed: the selection's time is the first run's
-            selection_seconds = self.read_metrics().get("selection_seconds")
+            selection_seconds = self.saved_selection_seconds()
         self.write_metrics({
             "learner": name, "model": context.model_basename, "eval": metrics,
             "eval_before_training": pruned_eval, "dense_eval": dense_eval,
@@ -94,7 +110,6 @@ class PrunedModelLearner(Learner):
             **self.settings_metrics(),
             "selection_seconds": selection_seconds,
             "kept_channels": {group: len(kept) for group, kept in plan.kept.items()},
-            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
-                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+            "train": result.record(),
         })
         return pruned

@@ -266,8 +266,7 @@ class QuantizationLearner(Learner):
             "bits": bits, "average_bits": plan["average_bits"], "bits_source": source,
             "kept_float": kept, "activation_bits": self.settings.activation_bits,
             "plan": self.plan_path, "packed": self.packed_path, "size": sizes,
-            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
-                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+            "train": result.record(),
         })
         return final
 

@@ -124,8 +124,7 @@ class UniformQuantTFLearner(Learner):
             "weight_bits": settings.weight_bits, "activation_bits": settings.activation_bits,
             "quant_delay": settings.quant_delay, "freeze_bn_delay": settings.freeze_bn_delay,
             "activation_quantizers": len(activation_quantizers(model)), "plan": self.plan_path,
-            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
-                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+            "train": result.record(),
         })
         return model
 

@@ -116,8 +116,7 @@ class WeightSparseLearner(Learner):
             "search_seconds": search_seconds,
             "schedule": {"begin_step": schedule.begin_step, "end_step": schedule.end_step,
                          "exponent": schedule.exponent, "update_step": schedule.update_step},
-            "train": {"steps": result.steps, "resumed_from": result.resumed_from,
-                      "seconds": result.seconds, "images_per_sec": result.images_per_sec},
+            "train": result.record(),
         })
         return model
 

@@ -101,6 +101,8 @@ def test_kill_9_then_rerun_resumes_and_finishes_the_planned_steps(tmp_path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["train"]["steps"] == 1500
     assert metrics["train"]["resumed_from"] == killed_at
+    # the killed launch's seconds up to its checkpoint count too
+    assert metrics["train"]["total_seconds"] > metrics["train"]["seconds"] > 0
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
@@ -113,6 +115,8 @@ def test_interrupt_saves_a_checkpoint_at_the_interrupted_step(tmp_path, signal_n
     assert [e for e in events if e["event"] == "checkpoint"][-1]["step"] == interrupted[0]
     checkpoint = (tmp_path / "out" / "checkpoints" / "checkpoint").read_text()
     assert f"ckpt-{interrupted[0]}" in checkpoint
+    seconds = json.loads((tmp_path / "out" / "checkpoints" / "train_seconds.json").read_text())
+    assert seconds["step"] == interrupted[0] and seconds["seconds"] > 0
 
 
 _REPLICA_SCRIPT = textwrap.dedent("""

@@ -5,7 +5,8 @@ Usage::
     .venv/bin/python -m tools.benchmark.summarize_pruning ~/pocketflow_runs/resnet20/channel_*
 
 One row per run directory: MACs and parameters kept, evaluation accuracy before and after
-re-training, its change against the dense model, and the re-training steps and seconds.
+re-training, its change against the dense model, and the re-training steps and seconds (all
+launches of a resumed run).
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ import json
 import os
 import sys
 
+LAST_LAUNCH_MARK = " (last launch)"
+"""Marks the seconds of a resumed run recorded before ``total_seconds`` (every launch's) was."""
+
 
 def table_row(name: str, metrics: dict) -> str:
     """One markdown row of a run's metrics."""
     dense = metrics["dense_eval"]["accuracy"]
     after = metrics["eval"]["accuracy"]
     train = metrics.get("train", {})
+    seconds = f"{train.get('total_seconds', train.get('seconds', 0)):.0f}"
+    if "total_seconds" not in train and train.get("resumed_from"):
+        seconds += LAST_LAUNCH_MARK
     return (f"| {name} | {metrics['macs_kept']:.3f} | {metrics['params'] / metrics['dense_params']:.3f} | "
             f"{metrics['eval_before_training']['accuracy']:.4f} | {after:.4f} | "
-            f"{100 * (after - dense):+.2f} | {train.get('steps', 0)} | {train.get('seconds', 0):.0f} |")
+            f"{100 * (after - dense):+.2f} | {train.get('steps', 0)} | {seconds} |")
 
 
 def summarize(directories: list[str]) -> str:

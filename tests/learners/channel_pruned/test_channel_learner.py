@@ -38,10 +38,12 @@ def test_uniform_prunes_exports_and_the_plan_replays(tmp_path, pretrained):
     replayed = apply_plan(dense, PruningPlan.load(str(out / "plan.json")))
     assert [w.shape for w in replayed.weights] == [w.shape for w in pruned.weights]
 
+    (out / "metrics.json").unlink()  # as if killed before the end
     again = _run(tmp_path, pretrained, "--cp_prune_option=uniform", "--cp_uniform_preserve_ratio=0.5",
                  "--enbl_export=false")  # resumes from pruned.keras and the checkpoints
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming with the pruned model" in again.stderr
+    assert _metrics(tmp_path)["selection_seconds"] == metrics["selection_seconds"] > 0
 
 
 def test_list_takes_one_ratio_per_group(tmp_path, pretrained):
