@@ -19,9 +19,9 @@ given, round-robin, so that drift of the machine spreads over all variants::
 
 ``--pruned_files`` adds already pruned ``.keras`` models (a learner's ``model.keras``), each
 named after its directory, timed in the same rounds; their MACs and parameters are relative to
-the dense model. Without ``--model_file`` it builds an untrained ResNet-20 for CIFAR-10 (weights do not change
-latency either). ``--xnnpack_off`` adds a run of each model without the default delegate, to
-see how much of the time is XNNPACK's.
+the dense model. Without ``--model_file`` it builds an untrained ResNet-20 for CIFAR-10
+(weights do not change latency either). ``--xnnpack_off`` adds a run of each model without the
+default delegate, to see how much of the time is XNNPACK's.
 """
 
 from __future__ import annotations
