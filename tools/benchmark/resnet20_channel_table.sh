@@ -8,7 +8,8 @@
 # per-group ratios under a 50 % FLOPs budget, 40 roll-outs), auto-gft (the same search result,
 # reused from channel_auto when there, then group fine-tuning: 4 groups at a time, Adam 1e-4 for
 # 0.2 of the schedule between steps, as the original's defaults), auto-dst (the same search result,
-# re-trained with distillation from the dense model: --enbl_dst, weight 4, temperature 4), inner (LASSO, the residual
+# re-trained with distillation from the dense model: --enbl_dst, weight 4, temperature 4), lasso-dst
+# (lasso re-trained with the same distillation), inner (LASSO, the residual
 # streams kept whole and every block's inner conv halved: 51 % of the MACs, channel counts that
 # suit the SIMD width, see docs/pruning.md), dcp.
 # Fine-tuning budget: 8 epochs, cosine from 0.01, weight decay 5e-4, batch 128. Needs the
@@ -19,12 +20,14 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 data_dir="${POCKETFLOW_DATA:-${HOME}/pocketflow_data}/cifar10"
 run_dir="${POCKETFLOW_RUNS:-${HOME}/pocketflow_runs}/resnet20"
-method="${1:?usage: $0 lasso|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp [flags]}"
+method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp [flags]}"
 shift
 finetune=(--nb_epochs 8 --lrn_rate_init 0.01 --lrn_rate_schedule cosine --loss_w_dcy 5e-4)
 case "${method}" in
   lasso|l1|fpgm) learner=(--learner channel --cp_prune_option uniform
                           --cp_uniform_preserve_ratio 0.71 --cp_criterion "${method}") ;;
+  lasso-dst) learner=(--learner channel --cp_prune_option uniform
+                      --cp_uniform_preserve_ratio 0.71 --cp_criterion lasso --enbl_dst) ;;
   auto) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
                  --cp_nb_rlouts 40 --cp_nb_rlouts_min 10) ;;
   auto-gft) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
@@ -33,7 +36,7 @@ case "${method}" in
                      --cp_nb_rlouts 40 --cp_nb_rlouts_min 10 --enbl_dst) ;;
   inner) learner=(--learner channel --cp_prune_option list --cp_prune_list_file inner.list) ;;
   dcp) learner=(--learner dis-chn-pruned --dcp_prune_ratio 0.29) ;;
-  *) echo "error: expected a method lasso|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp. Received: ${method}" >&2; exit 2 ;;
+  *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp. Received: ${method}" >&2; exit 2 ;;
 esac
 [[ -f "${run_dir}/models/resnet_20_at_cifar10.keras" ]] || {
   echo "error: expected the baseline at ${run_dir}/models/resnet_20_at_cifar10.keras. Received: no such file (run tools/benchmark/resnet20_baseline.sh)" >&2; exit 2; }
