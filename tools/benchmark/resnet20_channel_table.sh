@@ -23,17 +23,15 @@ run_dir="${POCKETFLOW_RUNS:-${HOME}/pocketflow_runs}/resnet20"
 method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp [flags]}"
 shift
 finetune=(--nb_epochs 8 --lrn_rate_init 0.01 --lrn_rate_schedule cosine --loss_w_dcy 5e-4)
-case "${method}" in
+distill=()  # <method>-dst: the same method re-trained with distillation from the dense model
+[[ "${method}" == *-dst ]] && distill=(--enbl_dst)
+case "${method%-dst}" in
   lasso|l1|fpgm) learner=(--learner channel --cp_prune_option uniform
-                          --cp_uniform_preserve_ratio 0.71 --cp_criterion "${method}") ;;
-  lasso-dst) learner=(--learner channel --cp_prune_option uniform
-                      --cp_uniform_preserve_ratio 0.71 --cp_criterion lasso --enbl_dst) ;;
+                          --cp_uniform_preserve_ratio 0.71 --cp_criterion "${method%-dst}") ;;
   auto) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
                  --cp_nb_rlouts 40 --cp_nb_rlouts_min 10) ;;
   auto-gft) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
                      --cp_nb_rlouts 40 --cp_nb_rlouts_min 10 --cp_finetune --cp_list_group 4) ;;
-  auto-dst) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
-                     --cp_nb_rlouts 40 --cp_nb_rlouts_min 10 --enbl_dst) ;;
   inner) learner=(--learner channel --cp_prune_option list --cp_prune_list_file inner.list) ;;
   dcp) learner=(--learner dis-chn-pruned --dcp_prune_ratio 0.29) ;;
   *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp. Received: ${method}" >&2; exit 2 ;;
@@ -54,4 +52,4 @@ fi
 exec "${repo_root}/scripts/run_local.sh" nets/resnet_at_cifar10_run.py \
   --data_dir_local "${data_dir}" --model_dir ./models --save_dir "./channel_${method}" \
   --log_dir "./logs_channel_${method}" --save_step 352 --summ_step 50 \
-  "${finetune[@]}" "${learner[@]}" "$@"
+  "${finetune[@]}" "${learner[@]}" "${distill[@]}" "$@"
