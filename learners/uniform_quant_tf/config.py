@@ -25,7 +25,9 @@ class UniformQuantTFConfig:
         quant_delay: training steps before the fake quantization is switched on (the ranges
             are tracked from the start).
         freeze_bn_delay: training steps after which the BatchNorm moving statistics stop
-            tracking the batch statistics; -1: never (the original's default).
+            tracking the batch statistics; 0 (default): frozen from the start, the pre-trained
+            model's statistics are kept; -1: never (the original's default, which drifts a
+            converged model down: its statistics follow batches the gradient never sees).
         lrn_rate_dcy: multiplier of the net's learning rate for the quantization-aware
             fine-tuning (Adam, as the original).
         nb_calibration_batches: training batches that initialise the activation ranges before
@@ -35,7 +37,7 @@ class UniformQuantTFConfig:
     weight_bits: int = 8
     activation_bits: int = 8
     quant_delay: int = 0
-    freeze_bn_delay: int = -1
+    freeze_bn_delay: int = 0
     lrn_rate_dcy: float = 1e-2
     nb_calibration_batches: int = 10
 

@@ -121,15 +121,15 @@ class FoldedConv2D(_StepCountingLayer):
         activation: fused activation after the convolution (and BN): none, relu or relu6.
         fold_batch_norm: a BatchNorm follows and is folded in.
         bn_momentum, bn_epsilon: the folded BatchNorm's.
-        freeze_bn_delay: training steps after which the moving statistics stop tracking; -1:
-            never.
+        freeze_bn_delay: training steps after which the moving statistics stop tracking (0:
+            frozen from the start); -1: never.
         num_bits, quant_delay: of the weights' fake quantization.
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  dilation_rate=(1, 1), *, depthwise: bool = False, use_bias: bool = True,
                  activation: str | None = None, fold_batch_norm: bool = False,
-                 bn_momentum: float = 0.99, bn_epsilon: float = 1e-3, freeze_bn_delay: int = -1,
+                 bn_momentum: float = 0.99, bn_epsilon: float = 1e-3, freeze_bn_delay: int = 0,
                  **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)

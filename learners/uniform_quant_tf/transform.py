@@ -117,7 +117,7 @@ def _activation(name, layer) -> None:
 
 
 def quantize_model(model: keras.Model, *, weight_bits: int = 8, activation_bits: int = 8,
-                   quant_delay: int = 0, freeze_bn_delay: int = -1) -> keras.Model:
+                   quant_delay: int = 0, freeze_bn_delay: int = 0) -> keras.Model:
     """The quantization-aware twin of ``model`` (module docstring), with its weights.
 
     Raises:

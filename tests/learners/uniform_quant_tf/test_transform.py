@@ -151,6 +151,12 @@ def test_training_tracks_statistics_until_frozen_and_delays_quantization():
     np.testing.assert_array_equal(trained, images)
     assert not np.array_equal(np.asarray(quantizer(images, training=False)), images)
 
+    frozen = next(layer for layer in fresh.layers if isinstance(layer, FoldedConv2D))
+    before = np.asarray(frozen.moving_mean).copy()
+    for _ in range(3):
+        fresh(images, training=True)
+    np.testing.assert_array_equal(np.asarray(frozen.moving_mean), before)  # default: frozen
+
 
 def test_unsupported_models_are_refused_with_the_layer_named():
     inputs = keras.Input((8, 8, 3))
