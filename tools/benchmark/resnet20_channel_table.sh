@@ -11,7 +11,7 @@
 # re-trained with distillation from the dense model: --enbl_dst, weight 4, temperature 4), lasso-dst
 # (lasso re-trained with the same distillation), inner (LASSO, the residual
 # streams kept whole and every block's inner conv halved: 51 % of the MACs, channel counts that
-# suit the SIMD width, see docs/pruning.md), dcp.
+# suit the SIMD width, see docs/pruning.md), inner-dst (inner with the same distillation), dcp.
 # Fine-tuning budget: 8 epochs, cosine from 0.01, weight decay 5e-4, batch 128. Needs the
 # baseline of tools/benchmark/resnet20_baseline.sh in ${POCKETFLOW_RUNS}/resnet20/models; writes
 # ${POCKETFLOW_RUNS}/resnet20/channel_<method>/ (a rerun resumes). Summary of all methods:
@@ -20,7 +20,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 data_dir="${POCKETFLOW_DATA:-${HOME}/pocketflow_data}/cifar10"
 run_dir="${POCKETFLOW_RUNS:-${HOME}/pocketflow_runs}/resnet20"
-method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp [flags]}"
+method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|inner-dst|dcp [flags]}"
 shift
 finetune=(--nb_epochs 8 --lrn_rate_init 0.01 --lrn_rate_schedule cosine --loss_w_dcy 5e-4)
 distill=()  # <method>-dst: the same method re-trained with distillation from the dense model
@@ -34,12 +34,12 @@ case "${method%-dst}" in
                      --cp_nb_rlouts 40 --cp_nb_rlouts_min 10 --cp_finetune --cp_list_group 4) ;;
   inner) learner=(--learner channel --cp_prune_option list --cp_prune_list_file inner.list) ;;
   dcp) learner=(--learner dis-chn-pruned --dcp_prune_ratio 0.29) ;;
-  *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|dcp. Received: ${method}" >&2; exit 2 ;;
+  *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|inner-dst|dcp. Received: ${method}" >&2; exit 2 ;;
 esac
 [[ -f "${run_dir}/models/resnet_20_at_cifar10.keras" ]] || {
   echo "error: expected the baseline at ${run_dir}/models/resnet_20_at_cifar10.keras. Received: no such file (run tools/benchmark/resnet20_baseline.sh)" >&2; exit 2; }
 cd "${run_dir}"
-if [[ "${method}" == inner ]]; then  # 1.0 for groups with several producers, 0.5 for the others
+if [[ "${method%-dst}" == inner ]]; then  # 1.0 for groups with several producers, 0.5 for the others
   PYTHONPATH="${repo_root}" "${repo_root}/.venv/bin/python" -c "
 import keras
 from learners.pruning import build_graph
