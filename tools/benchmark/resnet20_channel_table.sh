@@ -15,7 +15,7 @@
 # Fine-tuning budget: 8 epochs, cosine from 0.01, weight decay 5e-4, batch 128. Needs the
 # baseline of tools/benchmark/resnet20_baseline.sh in ${POCKETFLOW_RUNS}/resnet20/models; writes
 # ${POCKETFLOW_RUNS}/resnet20/channel_<method>/ (a rerun resumes). Summary of all methods:
-#   .venv/bin/python -m tools.benchmark.summarize_pruning ~/pocketflow_runs/resnet20/channel_*
+#   .venv/bin/python -m tools.benchmark.summarize_tables pruning ~/pocketflow_runs/resnet20/channel_*
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 data_dir="${POCKETFLOW_DATA:-${HOME}/pocketflow_data}/cifar10"
