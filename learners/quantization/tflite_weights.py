@@ -5,15 +5,49 @@ per output channel (``max |w| / 127``). A kernel with at most ``2^k`` distinct v
 (``k``-bit codes) keeps at most ``2^k`` distinct int8 values per channel, re-rounded to the int8
 grid (error up to half an int8 step). This module reads the file back and reports, per quantized
 layer, the distinct int8 values per channel and the largest difference between the dequantized
-int8 weights and the Keras kernel -- what a runtime actually gets.
+int8 weights and the Keras kernel -- what a runtime actually gets. The converter folds a
+BatchNormalization into the convolution before it (each output channel scaled by
+``gamma / sqrt(variance + epsilon)``), so a kernel followed by one is compared folded.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import keras
 import numpy as np
 
+from utils.keras_graph import tensors_of
 from utils.tflite import TFLiteModel
+
+
+def _readers(model: keras.Model) -> dict[int, list]:
+    """The layers reading each tensor, by the tensor's id."""
+    readers = defaultdict(list)
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            for tensor in tensors_of(layer.input):
+                readers[id(tensor)].append(layer)
+    return readers
+
+
+def _folded_kernel(layer, readers: dict[int, list]) -> np.ndarray:
+    """The layer's kernel with the BatchNormalization that alone reads its output folded in (a
+    convolution without its own activation), as the converter stores it; else the kernel."""
+    kernel = np.asarray(layer.kernel, np.float64)
+    followers = readers.get(id(layer.output), [])
+    if not (isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+            and layer.get_config().get("activation") in (None, "linear")
+            and len(followers) == 1 and isinstance(followers[0], keras.layers.BatchNormalization)
+            and followers[0].axis in (-1, 3)):
+        return kernel
+    batch_norm = followers[0]
+    factor = 1.0 / np.sqrt(np.asarray(batch_norm.moving_variance, np.float64) + batch_norm.epsilon)
+    if batch_norm.scale:
+        factor = factor * np.asarray(batch_norm.gamma, np.float64)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return kernel * factor.reshape(kernel.shape[2], kernel.shape[3])
+    return kernel * factor
 
 
 def _tflite_layout(kernel: np.ndarray, layer) -> np.ndarray:
@@ -30,7 +64,8 @@ def int8_kernel_report(int8_path: str, model: keras.Model, bits: dict[str, int])
     """Per quantized layer: int8 tensor found, distinct int8 values per channel, max |error|.
 
     A layer whose kernel cannot be matched to one int8 tensor (by shape and values) is listed
-    under ``unmatched``.
+    under ``unmatched``. The error is against the kernel as deployed (a following BatchNorm
+    folded in, module docstring).
     """
     interpreter = TFLiteModel(int8_path).interpreter
     interpreter.allocate_tensors()
@@ -46,9 +81,10 @@ def int8_kernel_report(int8_path: str, model: keras.Model, bits: dict[str, int])
             continue
         candidates.append((detail, values))
     layers, unmatched = {}, []
+    readers = _readers(model)
     for name, layer_bits in bits.items():
         layer = model.get_layer(name)
-        expected = _tflite_layout(np.asarray(layer.kernel), layer)
+        expected = _tflite_layout(_folded_kernel(layer, readers), layer)
         best = None
         for detail, values in candidates:
             if tuple(values.shape) != expected.shape:
