@@ -20,6 +20,17 @@ def tensors_of(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def consumers(model: keras.Model) -> defaultdict[int, list]:
+    """The layers that read each tensor of ``model``, by the tensor's ``id`` (in layer order;
+    an unread tensor maps to an empty list)."""
+    readers = defaultdict(list)
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            for tensor in tensors_of(layer.input):
+                readers[id(tensor)].append(layer)
+    return readers
+
+
 class IncrementalForward:
     """The values of a functional model's tensors over fixed input batches, computed on demand.
 
@@ -38,14 +49,9 @@ class IncrementalForward:
         if len(model.inputs) != 1:
             raise ValueError(f"Expected a model with one input. Received: '{model.name}' with "
                              f"{len(model.inputs)}")
-        self._producer = {}
-        self._consumers = defaultdict(list)
-        for layer in model.layers:
-            for tensor in tensors_of(layer.output):
-                self._producer[id(tensor)] = layer
-            if not isinstance(layer, keras.layers.InputLayer):
-                for tensor in tensors_of(layer.input):
-                    self._consumers[id(tensor)].append(layer)
+        self._producer = {id(tensor): layer for layer in model.layers
+                          for tensor in tensors_of(layer.output)}
+        self._consumers = consumers(model)
         self._nb_batches = len(batches)
         self._values = {id(model.inputs[0]): [np.asarray(images) for images in batches]}
         self._computed = {id(layer) for layer in model.layers

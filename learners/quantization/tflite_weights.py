@@ -12,23 +12,11 @@ BatchNormalization into the convolution before it (each output channel scaled by
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import keras
 import numpy as np
 
-from utils.keras_graph import tensors_of
+from utils.keras_graph import consumers
 from utils.tflite import TFLiteModel
-
-
-def _readers(model: keras.Model) -> dict[int, list]:
-    """The layers reading each tensor, by the tensor's id."""
-    readers = defaultdict(list)
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer):
-            for tensor in tensors_of(layer.input):
-                readers[id(tensor)].append(layer)
-    return readers
 
 
 def _folded_kernel(layer, readers: dict[int, list]) -> np.ndarray:
@@ -81,7 +69,7 @@ def int8_kernel_report(int8_path: str, model: keras.Model, bits: dict[str, int])
             continue
         candidates.append((detail, values))
     layers, unmatched = {}, []
-    readers = _readers(model)
+    readers = consumers(model)
     for name, layer_bits in bits.items():
         layer = model.get_layer(name)
         expected = _tflite_layout(_folded_kernel(layer, readers), layer)

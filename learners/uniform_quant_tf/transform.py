@@ -16,14 +16,13 @@ so the fine-tuning starts from ranges that fit (the moving averages then track t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from learners.uniform_quant_tf.layers import ActivationQuantizer, FoldedConv2D, QuantDense
-from utils.keras_graph import IncrementalForward, tensors_of
+from utils.keras_graph import IncrementalForward, consumers, tensors_of
 
 layers = keras.layers
 
@@ -125,11 +124,7 @@ def quantize_model(model: keras.Model, *, weight_bits: int = 8, activation_bits:
             shared layers, channels-first or grouped convolutions, other fused activations).
     """
     _check_supported(model)
-    readers = defaultdict(list)
-    for layer in model.layers:
-        if not isinstance(layer, layers.InputLayer):
-            for tensor in tensors_of(layer.input):
-                readers[id(tensor)].append(layer)
+    readers = consumers(model)
 
     def quantizer(name: str):
         return ActivationQuantizer(num_bits=activation_bits, quant_delay=quant_delay,
