@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from absl import logging
@@ -47,13 +47,17 @@ def _format(candidate: Mapping[str, Any], limit: int = 160) -> str:
 
 def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                store: TrialStore | None = None, budget: Budget | None = None,
+               first_candidates: Sequence[Candidate] = (),
                log: Callable[[str], None] = logging.info) -> SearchResult:
     """Runs (or resumes) a search until ``nb_trials`` trials are done.
 
     Trials already in ``store`` are told to the optimizer first and count toward ``nb_trials``.
-    Each new candidate is projected onto ``budget`` (if given); the projected candidate is what
-    ``objective`` evaluates, what the optimizer is told and what ``store`` records as
-    ``projected`` (next to the ``candidate`` as asked).
+    ``first_candidates`` (e.g. the hand-made plans the search has to beat) are the first trials,
+    before the optimizer is asked: the result is then at least as good as the best of them on
+    the objective; a resumed search skips those already done. Each new candidate is projected
+    onto ``budget`` (if given); the projected candidate is what ``objective`` evaluates, what
+    the optimizer is told and what ``store`` records as ``projected`` (next to the
+    ``candidate`` as asked).
 
     Raises:
         ValueError: for ``nb_trials < 1`` or an objective that returns a non-finite reward.
@@ -73,7 +77,8 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
             f"best so far {max(t.reward for t in trials):.4f}")
     started = time.time()
     while len(trials) < nb_trials:
-        candidate = optimizer.ask()
+        candidate = (dict(first_candidates[len(trials)]) if len(trials) < len(first_candidates)
+                     else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
         trial_started = time.time()
         outcome = objective(projected)

@@ -169,7 +169,12 @@ class ChannelPrunedLearner(PrunedModelLearner):
         logging.info("channel: searching keep ratios of %d groups with %s, %d roll-outs, %.3g of "
                      "the FLOPs", len(names), settings.search_backend, settings.nb_rlouts,
                      settings.preserve_ratio)
-        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget)
+        # the uniform plan first (the same keep ratio everywhere, filled up to the budget), so
+        # that the search returns nothing worse than it on the reward
+        uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
+        first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
+        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
+                            first_candidates=first)
         best = result.best.projected
         return {name: best[f"keep_{i:03d}"] for i, name in enumerate(names)}
 

@@ -179,7 +179,12 @@ class QuantizationLearner(Learner):
         logging.info("%s: searching bits of %d layers in [%d, %d] with %s, %d roll-outs, %.3g "
                      "bits on average", name, len(names), settings.w_bit_min, settings.w_bit_max,
                      settings.search_backend, settings.nb_rlouts, settings.equivalent_bits)
-        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget)
+        # the fixed-bit plan first (every layer at the average, rounded), so that the search
+        # returns nothing worse than it on the reward
+        fixed = min(max(round(settings.equivalent_bits), settings.w_bit_min), settings.w_bit_max)
+        first = [{f"bits_{i:03d}": fixed for i in range(len(names))}]
+        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
+                            first_candidates=first)
         shutil.rmtree(scratch, ignore_errors=True)
         best = result.best.projected
         return {layer: int(best[f"bits_{i:03d}"]) for i, layer in enumerate(names)}

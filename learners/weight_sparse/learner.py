@@ -152,6 +152,11 @@ class WeightSparseLearner(Learner):
         if settings.prune_ratio_prtl == "heurist":
             return heuristic_ratios(sizes, settings.prune_ratio)
         scorer = RolloutScorer(dense, kernels, self.context.dataset, settings)
+        first = [uniform_ratios(sizes, settings.prune_ratio)]  # the plans to beat, scored first
+        try:
+            first.append(heuristic_ratios(sizes, settings.prune_ratio))
+        except ValueError:  # a target the heuristic cannot reach under its cap: uniform only
+            pass
         return search_ratios(
             kernels, settings.prune_ratio, scorer, backend=settings.search_backend,
             nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
@@ -159,7 +164,8 @@ class WeightSparseLearner(Learner):
             store_dir=os.path.join(self.context.output_dir, "search"),
             description={"nb_iters_rg": settings.nb_iters_rg, "lrn_rate_rg": settings.lrn_rate_rg,
                          "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
-                         "nb_iters_feval": settings.nb_iters_feval})
+                         "nb_iters_feval": settings.nb_iters_feval},
+            first_ratios=first)
 
     def evaluate_one_shot(self, dense: keras.Model, kernels: list[MaskedKernel],
                           plan: SparsityPlan) -> dict:

@@ -155,15 +155,17 @@ Score = Callable[[list[int]], Mapping[str, float]]
 
 def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *,
                   backend: str, nb_rlouts: int, nb_rlouts_min: int, reward_type: str,
-                  seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None
-                  ) -> list[float]:
+                  seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None,
+                  first_ratios: Sequence[Sequence[float]] = ()) -> list[float]:
     """The ``optimal`` protocol: searches one sparsity per kernel; returns the best candidate's.
 
     The search space is one keep ratio (1 - sparsity) per kernel within :func:`search_bounds`;
     the budget keeps ``1 - ratio`` of the weights and fills candidates up to it, so every
     candidate the score sees has the target's overall sparsity. The reward is the scored
     accuracy (``single-obj``) or ``accuracy * log(1 + overall sparsity)`` (``multi-obj``, the
-    original's). Trials are stored under ``store_dir``: a rerun resumes the search.
+    original's). ``first_ratios`` (sparsities per kernel, e.g. the uniform and heuristic
+    plans) are scored first, clipped to the bounds: the search returns nothing they beat on the
+    reward. Trials are stored under ``store_dir``: a rerun resumes the search.
     """
     sizes = [kernel.size for kernel in kernels]
     nb_weights, nb_pruned = sum(sizes), total_pruned(sizes, ratio)
@@ -200,7 +202,10 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
 
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
                  "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
-    result = run_search(optimizer, reward, nb_rlouts, store=store, budget=budget)
+    first = [{name: min(max(1.0 - r, 1.0 - high), 1.0 - low)
+              for name, r in zip(names, ratios, strict=True)} for ratios in first_ratios]
+    result = run_search(optimizer, reward, nb_rlouts, store=store, budget=budget,
+                        first_candidates=first)
     return candidate_ratios(result.best.projected)
 
 

@@ -77,3 +77,28 @@ def test_objective_metrics_are_stored_and_bad_rewards_rejected():
         run_search(RandomSearch(space), lambda c: float("nan"), 2, log=lambda line: None)
     with pytest.raises(ValueError, match="nb_trials >= 1"):
         run_search(RandomSearch(space), lambda c: 0.0, 0)
+
+
+@pytest.mark.parametrize("backend", ["random", "gp", "tpe", "ddpg"])
+def test_first_candidates_are_the_first_trials_and_a_resume_skips_them(tmp_path, backend):
+    from hpo.optimizer import create_optimizer
+    from hpo.search import search_description
+    from hpo.trial_store import TrialStore
+
+    space = SearchSpace([Continuous("x", 0.0, 1.0), Continuous("y", 0.0, 1.0)])
+    first = [{"x": 0.5, "y": 0.25}, {"x": 0.125, "y": 1.0}]
+    evaluated = []
+
+    def search(nb_trials):
+        options = {"nb_rlouts": 5, "nb_rlouts_min": 2} if backend == "ddpg" else {}
+        optimizer = create_optimizer(backend, space, seed=0, **options)
+        store = TrialStore(str(tmp_path), search_description(optimizer, backend, None))
+        return run_search(optimizer, lambda c: evaluated.append(dict(c)) or -c["x"], nb_trials,
+                          store=store, first_candidates=first, log=lambda line: None)
+
+    search(1)
+    assert evaluated == first[:1]
+    result = search(5)  # resumed: the second seed, then the optimizer's own candidates
+    assert evaluated[:2] == first and len(evaluated) == 5
+    assert [t.projected for t in result.trials[:2]] == first
+    assert result.best.reward >= -0.125

@@ -104,6 +104,7 @@ def test_auto_searches_ratios_that_use_the_flops_budget(tmp_path, pretrained, ba
     assert 0.3 <= _metrics(tmp_path)["macs_kept"] <= 0.5  # a tiny net: coarse steps
     trials = (tmp_path / "models_channel/search/trials.jsonl").read_text().splitlines()
     assert len(trials) == 3
+    assert len(set(json.loads(trials[0])["projected"].values())) == 1  # the uniform plan first
 
 
 @pytest.mark.parametrize("flags, expected", [

@@ -57,6 +57,7 @@ def test_bit_search_meets_the_average_and_persists_its_trials(tmp_path):
     out = tmp_path / "uniform"
     trials = [json.loads(line) for line in (out / "search/trials.jsonl").read_text().splitlines()]
     assert len(trials) == 2
+    assert set(trials[0]["projected"].values()) == {3}  # the fixed-bit plan is tried first
     assert metrics["bits_source"] == "search" and set(metrics["bits"]) == {
         "conv1", "conv2", "fc3", "logits"}
     assert all(2 <= bits <= 6 for bits in metrics["bits"].values())

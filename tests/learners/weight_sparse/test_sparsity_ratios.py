@@ -84,6 +84,28 @@ def test_search_scores_only_candidates_at_the_target_and_returns_the_best(tmp_pa
     assert len(scored) == 6 and again == ratios
 
 
+def test_search_scores_the_plans_to_beat_first_clipped_to_the_bounds(tmp_path):
+    scored = []
+
+    def score(counts):
+        scored.append(list(counts))
+        return {"accuracy": 1.0 if len(scored) == 2 else 0.0}  # the second plan wins
+
+    heuristic = heuristic_ratios(SIZES, 0.9)
+    ratios = search_ratios(KERNELS, 0.9, score, backend="random", nb_rlouts=4, nb_rlouts_min=2,
+                           reward_type="single-obj", seed=0, store_dir=str(tmp_path),
+                           first_ratios=[uniform_ratios(SIZES, 0.9), heuristic])
+    total = total_pruned(SIZES, 0.9)
+    assert scored[0] == allocate(SIZES, uniform_ratios(SIZES, 0.9), total)
+    low, high = search_bounds(0.9)
+    clipped = [min(max(r, low), high) for r in heuristic]
+    assert min(heuristic) < low  # the heuristic spares small layers below the search's range
+    # projected onto the budget like every candidate: within rounding of the clipped plan
+    np.testing.assert_allclose(scored[1], allocate(SIZES, clipped, total), rtol=0.01)
+    assert scored[1][0] < scored[0][0]  # the stem spared, as the heuristic does
+    assert allocate(SIZES, ratios, total) == scored[1]
+
+
 def test_multi_objective_reward_scales_accuracy_by_the_sparsity(tmp_path):
     ratios = search_ratios(KERNELS, 0.5, lambda counts: {"accuracy": 0.8}, backend="random",
                            nb_rlouts=1, nb_rlouts_min=1, reward_type="multi-obj", seed=0,
