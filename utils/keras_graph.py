@@ -31,6 +31,20 @@ def consumers(model: keras.Model) -> defaultdict[int, list]:
     return readers
 
 
+def foldable_batch_norm(layer: keras.layers.Layer, readers: dict[int, list]):
+    """The BatchNormalization that TFLite (and the uniform-tf rewrite) folds into ``layer``: a
+    Conv2D / DepthwiseConv2D without an activation of its own whose output only a channels-last
+    BatchNormalization reads; else ``None``. ``readers``: :func:`consumers` of the model."""
+    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) or (
+            layer.get_config().get("activation") not in (None, "linear")):
+        return None
+    followers = readers.get(id(layer.output), [])
+    if len(followers) == 1 and isinstance(followers[0], keras.layers.BatchNormalization) and (
+            followers[0].axis in (-1, 3)):
+        return followers[0]
+    return None
+
+
 class IncrementalForward:
     """The values of a functional model's tensors over fixed input batches, computed on demand.
 

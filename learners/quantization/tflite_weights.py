@@ -15,21 +15,17 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from utils.keras_graph import consumers
+from utils.keras_graph import consumers, foldable_batch_norm
 from utils.tflite import TFLiteModel
 
 
 def _folded_kernel(layer, readers: dict[int, list]) -> np.ndarray:
-    """The layer's kernel with the BatchNormalization that alone reads its output folded in (a
-    convolution without its own activation), as the converter stores it; else the kernel."""
+    """The layer's kernel with its :func:`foldable_batch_norm` folded in, as the converter
+    stores it; else the kernel."""
     kernel = np.asarray(layer.kernel, np.float64)
-    followers = readers.get(id(layer.output), [])
-    if not (isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
-            and layer.get_config().get("activation") in (None, "linear")
-            and len(followers) == 1 and isinstance(followers[0], keras.layers.BatchNormalization)
-            and followers[0].axis in (-1, 3)):
+    batch_norm = foldable_batch_norm(layer, readers)
+    if batch_norm is None:
         return kernel
-    batch_norm = followers[0]
     factor = 1.0 / np.sqrt(np.asarray(batch_norm.moving_variance, np.float64) + batch_norm.epsilon)
     if batch_norm.scale:
         factor = factor * np.asarray(batch_norm.gamma, np.float64)

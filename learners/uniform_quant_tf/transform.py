@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from learners.uniform_quant_tf.layers import ActivationQuantizer, FoldedConv2D, QuantDense
-from utils.keras_graph import IncrementalForward, consumers, tensors_of
+from utils.keras_graph import IncrementalForward, consumers, foldable_batch_norm, tensors_of
 
 layers = keras.layers
 
@@ -142,10 +142,7 @@ def quantize_model(model: keras.Model, *, weight_bits: int = 8, activation_bits:
         source = sources if isinstance(layer.input, (list, tuple)) else sources[0]
         last = layer  # the layer whose output the new output stands for
         if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)):
-            followers = readers[id(layer.output)]
-            batch_norm = (followers[0] if len(followers) == 1 and isinstance(
-                followers[0], layers.BatchNormalization) and followers[0].axis in (-1, 3)
-                and _activation_name(layer) is None else None)
+            batch_norm = foldable_batch_norm(layer, readers)
             clone = _folded_conv(layer, batch_norm, weight_bits, quant_delay, freeze_bn_delay)
             output = clone(source)
             _copy_folded_weights(clone, layer, batch_norm)
