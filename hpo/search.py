@@ -57,7 +57,10 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
     the objective; a resumed search skips those already done. Each new candidate is projected
     onto ``budget`` (if given); the projected candidate is what ``objective`` evaluates, what
     the optimizer is told and what ``store`` records as ``projected`` (next to the
-    ``candidate`` as asked).
+    ``candidate`` as asked). A projected candidate equal to an earlier trial's is not evaluated
+    again: the trial takes that one's reward and metrics (with ``repeat_of``, the earlier
+    trial's index) -- a search whose noise has died out proposes the same plan over and over,
+    and each roll-out may cost minutes.
 
     Raises:
         ValueError: for ``nb_trials < 1`` or an objective that returns a non-finite reward.
@@ -81,8 +84,12 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                      else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
         trial_started = time.time()
-        outcome = objective(projected)
-        reward, metrics = outcome if isinstance(outcome, tuple) else (outcome, {})
+        earlier = next((t for t in trials if t.projected == projected), None)
+        if earlier is not None:
+            reward, metrics = earlier.reward, {**earlier.metrics, "repeat_of": earlier.trial}
+        else:
+            outcome = objective(projected)
+            reward, metrics = outcome if isinstance(outcome, tuple) else (outcome, {})
         optimizer.tell(projected, reward)  # validates the reward
         if store is not None:
             trial = store.new_trial(candidate, projected, reward, metrics, time.time() - trial_started)
@@ -92,7 +99,8 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                           time.time() - trial_started, round(time.time(), 3))
         trials.append(trial)
         best = max(trials, key=lambda t: t.reward)
-        log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f} "
+        repeat = "" if earlier is None else f" (the plan of trial {earlier.trial + 1}, not evaluated again)"
+        log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f}{repeat} "
             f"best={best.reward:.4f} (trial {best.trial + 1}) elapsed={time.time() - started:.1f}s")
     best = max(trials, key=lambda t: t.reward)
     return SearchResult(trials=trials, best=best)

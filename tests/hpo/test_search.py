@@ -102,3 +102,31 @@ def test_first_candidates_are_the_first_trials_and_a_resume_skips_them(tmp_path,
     assert evaluated[:2] == first and len(evaluated) == 5
     assert [t.projected for t in result.trials[:2]] == first
     assert result.best.reward >= -0.125
+
+
+class _SamePlan(RandomSearch):
+    """Asks for the same candidate every time, as a DDPG search whose noise has died out."""
+
+    def ask(self):
+        return {"x": 0.25}
+
+
+def test_a_repeated_plan_takes_the_earlier_trials_reward_without_an_evaluation(tmp_path):
+    from hpo.search import search_description
+    from hpo.trial_store import TrialStore
+
+    space = SearchSpace([Continuous("x", 0.0, 1.0)])
+    evaluated, lines = [], []
+
+    def search(nb_trials):
+        optimizer = _SamePlan(space)
+        store = TrialStore(str(tmp_path), search_description(optimizer, "same", None))
+        return run_search(optimizer, lambda c: evaluated.append(c) or (0.5, {"val": 0.5}),
+                          nb_trials, store=store, first_candidates=[{"x": 0.75}], log=lines.append)
+
+    search(3)
+    result = search(4)  # resumed: the stored trials are matched as well
+    assert evaluated == [{"x": 0.75}, {"x": 0.25}]
+    assert [t.metrics.get("repeat_of") for t in result.trials] == [None, None, 1, 1]
+    assert all(t.metrics["val"] == t.reward == 0.5 for t in result.trials)
+    assert "(the plan of trial 2, not evaluated again)" in lines[-1]

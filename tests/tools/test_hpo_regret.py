@@ -21,10 +21,15 @@ def test_cli_prints_a_markdown_table_of_every_function_and_backend():
     lines = completed.stdout.splitlines()
     assert lines[0] == "simple regret after 6 evaluations, seeds 0..0 per backend and function"
     assert lines[1].startswith("| function | backend | median final regret |")
-    rows = [line.split("|")[1:-1] for line in lines[3:]]
+    rows = [line.split("|")[1:-1] for line in lines[3:-1]]
     assert [(row[0].strip(), row[1].strip()) for row in rows] == [
-        ("branin", "random"), ("branin", "tpe"), ("hartmann6", "random"), ("hartmann6", "tpe")]
+        ("allocation", "random"), ("allocation", "tpe"), ("branin", "random"), ("branin", "tpe"),
+        ("hartmann6", "random"), ("hartmann6", "tpe")]
     assert all(float(row[2]) >= 0 for row in rows)
+    # the uniform plan is told first: no search ends above its regret
+    reference = float(lines[-1].removeprefix("allocation: the plan told first has regret "))
+    assert reference > 0
+    assert all(float(row[2]) <= reference for row in rows[:2])
 
 
 def test_measure_and_format_table():

@@ -5,7 +5,8 @@
 #   tools/benchmark/resnet20_channel_table.sh <method> [extra flags]
 #
 # <method>: lasso | l1 | fpgm (uniform keep ratio 0.71 ≈ 50 % of the MACs), auto (DDPG over
-# per-group ratios under a 50 % FLOPs budget, 40 roll-outs), auto-gft (the same search result,
+# per-group ratios under a 50 % FLOPs budget, 40 roll-outs), auto-gp (the same search with the GP
+# backend, --cp_search_backend gp), auto-gft (the same search result,
 # reused from channel_auto when there, then group fine-tuning: 4 groups at a time, Adam 1e-4 for
 # 0.2 of the schedule between steps, as the original's defaults), auto-dst (the same search result,
 # re-trained with distillation from the dense model: --enbl_dst, weight 4, temperature 4), lasso-dst
@@ -20,7 +21,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 data_dir="${POCKETFLOW_DATA:-${HOME}/pocketflow_data}/cifar10"
 run_dir="${POCKETFLOW_RUNS:-${HOME}/pocketflow_runs}/resnet20"
-method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|inner-dst|dcp [flags]}"
+method="${1:?usage: $0 lasso|lasso-dst|l1|fpgm|auto|auto-gp|auto-gp-dst|auto-gft|auto-dst|inner|inner-dst|dcp [flags]}"
 shift
 finetune=(--nb_epochs 8 --lrn_rate_init 0.01 --lrn_rate_schedule cosine --loss_w_dcy 5e-4)
 distill=()  # <method>-dst: the same method re-trained with distillation from the dense model
@@ -30,11 +31,13 @@ case "${method%-dst}" in
                           --cp_uniform_preserve_ratio 0.71 --cp_criterion "${method%-dst}") ;;
   auto) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
                  --cp_nb_rlouts 40 --cp_nb_rlouts_min 10) ;;
+  auto-gp) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
+                    --cp_nb_rlouts 40 --cp_search_backend gp) ;;
   auto-gft) learner=(--learner channel --cp_prune_option auto --cp_preserve_ratio 0.5
                      --cp_nb_rlouts 40 --cp_nb_rlouts_min 10 --cp_finetune --cp_list_group 4) ;;
   inner) learner=(--learner channel --cp_prune_option list --cp_prune_list_file inner.list) ;;
   dcp) learner=(--learner dis-chn-pruned --dcp_prune_ratio 0.29) ;;
-  *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gft|auto-dst|inner|inner-dst|dcp. Received: ${method}" >&2; exit 2 ;;
+  *) echo "error: expected a method lasso|lasso-dst|l1|fpgm|auto|auto-gp|auto-gp-dst|auto-gft|auto-dst|inner|inner-dst|dcp. Received: ${method}" >&2; exit 2 ;;
 esac
 [[ -f "${run_dir}/models/resnet_20_at_cifar10.keras" ]] || {
   echo "error: expected the baseline at ${run_dir}/models/resnet_20_at_cifar10.keras. Received: no such file (run tools/benchmark/resnet20_baseline.sh)" >&2; exit 2; }
@@ -46,8 +49,11 @@ from learners.pruning import build_graph
 graph = build_graph(keras.models.load_model('models/resnet_20_at_cifar10.keras', compile=False))
 print(','.join('1.0' if len(g.producers) > 1 else '0.5' for g in graph.prunable_groups))" > inner.list
 fi
-if [[ "${method}" == auto-* && -d channel_auto/search && ! -d "channel_${method}/search" ]]; then
+if [[ "${method}" =~ ^auto-(gft|dst)$ && -d channel_auto/search && ! -d "channel_${method}/search" ]]; then
   mkdir -p "channel_${method}" && cp -r channel_auto/search "channel_${method}/"  # the same search result
+fi
+if [[ "${method}" == auto-gp-dst && -d channel_auto-gp/search && ! -d "channel_${method}/search" ]]; then
+  mkdir -p "channel_${method}" && cp -r channel_auto-gp/search "channel_${method}/"
 fi
 exec "${repo_root}/scripts/run_local.sh" nets/resnet_at_cifar10_run.py \
   --data_dir_local "${data_dir}" --model_dir ./models --save_dir "./channel_${method}" \
