@@ -159,17 +159,22 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
                   first_ratios: Sequence[Sequence[float]] = ()) -> list[float]:
     """The ``optimal`` protocol: searches one sparsity per kernel; returns the best candidate's.
 
-    The search space is one keep ratio (1 - sparsity) per kernel within :func:`search_bounds`;
-    the budget keeps ``1 - ratio`` of the weights and fills candidates up to it, so every
-    candidate the score sees has the target's overall sparsity. The reward is the scored
-    accuracy (``single-obj``) or ``accuracy * log(1 + overall sparsity)`` (``multi-obj``, the
-    original's). ``first_ratios`` (sparsities per kernel, e.g. the uniform and heuristic
-    plans) are scored first, clipped to the bounds: the search returns nothing they beat on the
-    reward. Trials are stored under ``store_dir``: a rerun resumes the search.
+    The search space is one keep ratio (1 - sparsity) per kernel within :func:`search_bounds`,
+    widened to take in every sparsity of ``first_ratios``; the budget keeps ``1 - ratio`` of
+    the weights and fills candidates up to it, so every candidate the score sees has the
+    target's overall sparsity. The reward is the scored accuracy (``single-obj``) or
+    ``accuracy * log(1 + overall sparsity)`` (``multi-obj``, the original's). ``first_ratios``
+    (sparsities per kernel, e.g. the uniform and heuristic plans) are scored first, as they are:
+    the search returns nothing they beat on the reward. Trials are stored under ``store_dir``: a
+    rerun resumes the search.
     """
     sizes = [kernel.size for kernel in kernels]
     nb_weights, nb_pruned = sum(sizes), total_pruned(sizes, ratio)
     low, high = search_bounds(ratio)
+    # the heuristic spares small kernels below the original's range (55 % for a 90 % target):
+    # a range that cannot hold it would score a different plan than the one the search must beat
+    low = min([low, *(min(r) for r in first_ratios)])
+    high = max([high, *(max(r) for r in first_ratios)])
     names = [f"keep_{i:03d}" for i in range(len(kernels))]
     space = SearchSpace(per_layer("keep", len(kernels), 1.0 - high, 1.0 - low))
 
@@ -202,8 +207,8 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
 
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
                  "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
-    first = [{name: min(max(1.0 - r, 1.0 - high), 1.0 - low)
-              for name, r in zip(names, ratios, strict=True)} for ratios in first_ratios]
+    first = [{name: 1.0 - r for name, r in zip(names, ratios, strict=True)}
+             for ratios in first_ratios]
     result = run_search(optimizer, reward, nb_rlouts, store=store, budget=budget,
                         first_candidates=first)
     return candidate_ratios(result.best.projected)
