@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from absl import logging
@@ -48,6 +48,7 @@ def _format(candidate: Mapping[str, Any], limit: int = 160) -> str:
 def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                store: TrialStore | None = None, budget: Budget | None = None,
                first_candidates: Sequence[Candidate] = (),
+               plan_key: Callable[[Candidate], Hashable] | None = None,
                log: Callable[[str], None] = logging.info) -> SearchResult:
     """Runs (or resumes) a search until ``nb_trials`` trials are done.
 
@@ -57,10 +58,11 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
     the objective; a resumed search skips those already done. Each new candidate is projected
     onto ``budget`` (if given); the projected candidate is what ``objective`` evaluates, what
     the optimizer is told and what ``store`` records as ``projected`` (next to the
-    ``candidate`` as asked). A projected candidate equal to an earlier trial's is not evaluated
-    again: the trial takes that one's reward and metrics (with ``repeat_of``, the earlier
-    trial's index) -- a search whose noise has died out proposes the same plan over and over,
-    and each roll-out may cost minutes.
+    ``candidate`` as asked). A projected candidate with the same plan as an earlier trial's is
+    not evaluated again: the trial takes that one's reward and metrics (with ``repeat_of``, the
+    earlier trial's index) -- a search whose noise has died out proposes the same plan over and
+    over, and each roll-out may cost minutes. ``plan_key`` says what the plan of a candidate
+    is (e.g. the channel counts its keep ratios round to); by default the candidate itself.
 
     Raises:
         ValueError: for ``nb_trials < 1`` or an objective that returns a non-finite reward.
@@ -78,13 +80,20 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
         optimizer.resume(len(trials))
         log(f"search: resumed with {len(trials)} trial(s) from {store.trials_path}; "
             f"best so far {max(t.reward for t in trials):.4f}")
+
+    def plan_of(candidate: Candidate) -> Hashable:
+        return plan_key(candidate) if plan_key is not None else tuple(sorted(candidate.items()))
+
+    plans: dict[Hashable, Trial] = {}  # the first trial of each plan
+    for trial in trials:
+        plans.setdefault(plan_of(trial.projected), trial)
     started = time.time()
     while len(trials) < nb_trials:
         candidate = (dict(first_candidates[len(trials)]) if len(trials) < len(first_candidates)
                      else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
         trial_started = time.time()
-        earlier = next((t for t in trials if t.projected == projected), None)
+        earlier = plans.get(plan_of(projected))
         if earlier is not None:
             reward, metrics = earlier.reward, {**earlier.metrics, "repeat_of": earlier.trial}
         else:
@@ -98,6 +107,7 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
             trial = Trial(len(trials), dict(candidate), dict(projected), float(reward), dict(metrics),
                           time.time() - trial_started, round(time.time(), 3))
         trials.append(trial)
+        plans.setdefault(plan_of(projected), trial)
         best = max(trials, key=lambda t: t.reward)
         repeat = "" if earlier is None else f" (the plan of trial {earlier.trial + 1}, not evaluated again)"
         log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f}{repeat} "

@@ -173,8 +173,12 @@ class ChannelPrunedLearner(PrunedModelLearner):
         # that the search returns nothing worse than it on the reward
         uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
         first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
+        def channel_counts(candidate) -> tuple[int, ...]:  # ratios that round alike: one model
+            ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
+            return tuple(self.keep_counts(graph, ratios).values())
+
         result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
-                            first_candidates=first)
+                            first_candidates=first, plan_key=channel_counts)
         best = result.best.projected
         return {name: best[f"keep_{i:03d}"] for i, name in enumerate(names)}
 

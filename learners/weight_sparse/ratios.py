@@ -210,7 +210,8 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     first = [{name: 1.0 - r for name, r in zip(names, ratios, strict=True)}
              for ratios in first_ratios]
     result = run_search(optimizer, reward, nb_rlouts, store=store, budget=budget,
-                        first_candidates=first)
+                        first_candidates=first,
+                        plan_key=lambda c: tuple(allocate(sizes, candidate_ratios(c), nb_pruned)))
     return candidate_ratios(result.best.projected)
 
 

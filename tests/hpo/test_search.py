@@ -130,3 +130,12 @@ def test_a_repeated_plan_takes_the_earlier_trials_reward_without_an_evaluation(t
     assert [t.metrics.get("repeat_of") for t in result.trials] == [None, None, 1, 1]
     assert all(t.metrics["val"] == t.reward == 0.5 for t in result.trials)
     assert "(the plan of trial 2, not evaluated again)" in lines[-1]
+
+
+def test_plan_key_says_which_candidates_are_the_same_plan():
+    space = SearchSpace([Continuous("x", 0.0, 1.0)])
+    evaluated = []
+    result = run_search(RandomSearch(space, seed=0), lambda c: evaluated.append(c) or c["x"], 6,
+                        plan_key=lambda c: c["x"] < 0.5, log=lambda line: None)  # two plans
+    assert len(evaluated) == len({c["x"] < 0.5 for c in evaluated}) <= 2
+    assert sum("repeat_of" not in t.metrics for t in result.trials) == len(evaluated)
