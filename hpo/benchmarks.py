@@ -89,7 +89,6 @@ HARTMANN6 = BenchmarkFunction(
 )
 
 
-
 def allocation_function(nb_layers: int = 19, limit: float = 0.5, lowest: float = 0.2,
                         seed: int = 0) -> BenchmarkFunction:
     """Keep ratios ``r_i`` in ``[lowest, 1]`` of ``nb_layers`` layers, cost ``sum c_i r_i`` at most
