@@ -173,6 +173,7 @@ class ChannelPrunedLearner(PrunedModelLearner):
         # that the search returns nothing worse than it on the reward
         uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
         first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
+
         def channel_counts(candidate) -> tuple[int, ...]:  # ratios that round alike: one model
             ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
             return tuple(self.keep_counts(graph, ratios).values())
