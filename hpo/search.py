@@ -93,7 +93,8 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                      else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
         trial_started = time.time()
-        earlier = plans.get(plan_of(projected))
+        plan = plan_of(projected)
+        earlier = plans.get(plan)
         if earlier is not None:
             reward, metrics = earlier.reward, {**earlier.metrics, "repeat_of": earlier.trial}
         else:
@@ -107,7 +108,7 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
             trial = Trial(len(trials), dict(candidate), dict(projected), float(reward), dict(metrics),
                           time.time() - trial_started, round(time.time(), 3))
         trials.append(trial)
-        plans.setdefault(plan_of(projected), trial)
+        plans.setdefault(plan, trial)
         best = max(trials, key=lambda t: t.reward)
         repeat = "" if earlier is None else f" (the plan of trial {earlier.trial + 1}, not evaluated again)"
         log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f}{repeat} "

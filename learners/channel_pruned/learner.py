@@ -81,6 +81,11 @@ def read_ratio_list(path: str, graph: DependencyGraph) -> dict[str, float]:
     return ratios
 
 
+def candidate_ratios(names: list[str], candidate) -> dict[str, float]:
+    """The keep ratio per named group of a search candidate (``keep_000``, ... in order)."""
+    return {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
+
+
 @LEARNERS.register("channel")
 class ChannelPrunedLearner(PrunedModelLearner):
     """Prunes channels of the pre-trained model, re-fits and re-trains it (see module docstring)."""
@@ -122,13 +127,16 @@ class ChannelPrunedLearner(PrunedModelLearner):
         return {name: keep_count(graph.group(name).channels, ratio, self.settings.round_to)
                 for name, ratio in ratios.items()}
 
+    def candidate_counts(self, graph: DependencyGraph, names: list[str], candidate) -> dict[str, int]:
+        """Kept channels per named group for a search candidate (``keep_000``, ... in order)."""
+        return self.keep_counts(graph, candidate_ratios(names, candidate))
+
     def flops_budget(self, graph: DependencyGraph, names: list[str]) -> Budget:
         """``--cp_preserve_ratio`` of the dense MACs, measured on a candidate's keep counts."""
         dense_macs = PruningPlan.for_graph(graph, {}).predicted_macs(graph)
 
         def macs_kept(candidate) -> float:
-            ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
-            counts = self.keep_counts(graph, ratios)
+            counts = self.candidate_counts(graph, names, candidate)
             plan = PruningPlan.for_graph(graph, {n: range(c) for n, c in counts.items()})
             return plan.predicted_macs(graph) / dense_macs
 
@@ -158,8 +166,8 @@ class ChannelPrunedLearner(PrunedModelLearner):
         self._search_features = features
 
         def reward(candidate) -> float:
-            ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
-            pruned, _ = self.prune(dense, graph, self.keep_counts(graph, ratios), features)
+            pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, candidate),
+                                   features)
             accuracy = evaluate(pruned, val_data, context.dataset.nb_classes)["accuracy"]
             if settings.reward_policy == "accuracy":
                 return accuracy
@@ -173,15 +181,10 @@ class ChannelPrunedLearner(PrunedModelLearner):
         # that the search returns nothing worse than it on the reward
         uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
         first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
-
-        def channel_counts(candidate) -> tuple[int, ...]:  # ratios that round alike: one model
-            ratios = {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
-            return tuple(self.keep_counts(graph, ratios).values())
-
         result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
-                            first_candidates=first, plan_key=channel_counts)
-        best = result.best.projected
-        return {name: best[f"keep_{i:03d}"] for i, name in enumerate(names)}
+                            first_candidates=first,  # ratios that round alike: one model
+                            plan_key=lambda c: tuple(self.candidate_counts(graph, names, c).values()))
+        return candidate_ratios(names, result.best.projected)
 
     # ---------------------------------------------------------------------------- pruning
     def sample(self, source: keras.Model, graph: DependencyGraph, group_names

@@ -49,11 +49,13 @@ from learners.pruning import build_graph
 graph = build_graph(keras.models.load_model('models/resnet_20_at_cifar10.keras', compile=False))
 print(','.join('1.0' if len(g.producers) > 1 else '0.5' for g in graph.prunable_groups))" > inner.list
 fi
-if [[ "${method}" =~ ^auto-(gft|dst)$ && -d channel_auto/search && ! -d "channel_${method}/search" ]]; then
-  mkdir -p "channel_${method}" && cp -r channel_auto/search "channel_${method}/"  # the same search result
-fi
-if [[ "${method}" == auto-gp-dst && -d channel_auto-gp/search && ! -d "channel_${method}/search" ]]; then
-  mkdir -p "channel_${method}" && cp -r channel_auto-gp/search "channel_${method}/"
+case "${method}" in  # variants of an auto run start from its search result
+  auto-gft|auto-dst) search_run=channel_auto ;;
+  auto-gp-dst) search_run=channel_auto-gp ;;
+  *) search_run= ;;
+esac
+if [[ -n "${search_run}" && -d "${search_run}/search" && ! -d "channel_${method}/search" ]]; then
+  mkdir -p "channel_${method}" && cp -r "${search_run}/search" "channel_${method}/"
 fi
 exec "${repo_root}/scripts/run_local.sh" nets/resnet_at_cifar10_run.py \
   --data_dir_local "${data_dir}" --model_dir ./models --save_dir "./channel_${method}" \
