@@ -15,6 +15,8 @@ from typing import Any
 
 from absl import app, flags, logging
 
+from utils.dataclass_flags import define_flags
+
 FLAGS = flags.FLAGS
 
 # ---------------------------------------------------------------------------- global
@@ -78,19 +80,11 @@ flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted 
 flags.DEFINE_float("hpo_trial_epochs_rat", 0.1, "Fraction of the full schedule each trial trains for.")
 
 
-def _define_settings_flags(defaults: Mapping[str, Any], helps: Mapping[str, str], what: str) -> None:
-    """One flag per field of a settings dataclass (``utils.dataclass_flags``), typed by its default."""
-    define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-              str: flags.DEFINE_string}
-    for name, default in defaults.items():
-        define[type(default)](name, default, f"{what}: {helps[name]}")
-
-
 def _define_ddpg_flags() -> None:
     """The original's ``--ddpg_*`` flags, one per field of ``rl_agents.ddpg.DdpgConfig``."""
     from rl_agents.ddpg import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "DDPG agent")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "DDPG agent")
 
 
 _define_ddpg_flags()
@@ -100,7 +94,7 @@ def _define_channel_pruning_flags() -> None:
     """The original's ``--cp_*`` flags, one per field of ``ChannelPruningConfig``."""
     from learners.channel_pruned.config import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Channel pruning")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Channel pruning")
     flags.DEFINE_boolean("cp_quadruple", False, "Channel pruning: kept channel counts are "
                          "multiples of 4 (the original's flag; same as --cp_round_to 4).")
 
@@ -112,7 +106,7 @@ def _define_dis_chn_pruning_flags() -> None:
     """The original's ``--dcp_*`` flags, one per field of ``DisChnPruningConfig``."""
     from learners.dis_chn_pruned.config import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Discrimination-aware channel pruning")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Discrimination-aware channel pruning")
 
 
 _define_dis_chn_pruning_flags()
@@ -122,7 +116,7 @@ def _define_weight_sparse_flags() -> None:
     """The original's ``--ws_*`` flags, one per field of ``WeightSparseConfig``."""
     from learners.weight_sparse.config import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Weight sparsification")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Weight sparsification")
 
 
 _define_weight_sparse_flags()
@@ -135,8 +129,8 @@ def _define_quantization_flags() -> None:
     from learners.nonuniform_quant.config import FLAG_HELP as NUQL_HELP
     from learners.uniform_quant.config import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Uniform quantization")
-    _define_settings_flags(NUQL_DEFAULTS, NUQL_HELP, "Non-uniform quantization")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Uniform quantization")
+    define_flags(NUQL_DEFAULTS, NUQL_HELP, "Non-uniform quantization")
 
 
 _define_quantization_flags()
@@ -146,7 +140,7 @@ def _define_uniform_quant_tf_flags() -> None:
     """The original's ``--uqtf_*`` flags, one per field of ``UniformQuantTFConfig``."""
     from learners.uniform_quant_tf.config import FLAG_DEFAULTS, FLAG_HELP
 
-    _define_settings_flags(FLAG_DEFAULTS, FLAG_HELP, "Quantization-aware training for TFLite")
+    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Quantization-aware training for TFLite")
 
 
 _define_uniform_quant_tf_flags()

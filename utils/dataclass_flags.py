@@ -1,8 +1,9 @@
 """Flags named ``<prefix><field>`` for the fields of a settings dataclass (``--ddpg_tau``, ``--cp_*``).
 
 A settings dataclass documents its fields in the ``Attributes:`` section of its docstring; that
-text becomes each flag's help, so the two never drift apart. ``main.py`` defines the flags from
-:func:`flag_defaults` and :func:`flag_help`; :func:`from_flag_values` builds the settings back.
+text becomes each flag's help, so the two never drift apart. :func:`define_flags` defines the
+flags from :func:`flag_defaults` and :func:`flag_help` (``main.py``, tools that take the same
+settings); :func:`from_flag_values` builds the settings back.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
+
+from absl import flags
 
 T = TypeVar("T")
 
@@ -70,3 +73,13 @@ def from_flag_values(cls: type[T], prefix: str, values: Mapping[str, Any]) -> T:
     fields = {field.name for field in dataclasses.fields(cls)}
     return cls(**{key[len(prefix):]: value for key, value in values.items()
                   if key.startswith(prefix) and key[len(prefix):] in fields and value is not None})
+
+
+def define_flags(defaults: Mapping[str, Any], helps: Mapping[str, str], what: str,
+                 flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """One absl flag per entry of ``defaults`` (from :func:`flag_defaults`), typed by its default,
+    with the help ``"<what>: <help>"``; in ``flag_values`` (tests use their own)."""
+    define = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+              str: flags.DEFINE_string}
+    for name, default in defaults.items():
+        define[type(default)](name, default, f"{what}: {helps[name]}", flag_values=flag_values)

@@ -72,3 +72,22 @@ def test_seeds_below_one_and_negative_first_seed_are_rejected():
         hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=0)
     with pytest.raises(ValueError, match="first_seed"):
         hpo_regret.measure(["random"], ["branin"], nb_evaluations=5, nb_seeds=1, first_seed=-1)
+
+
+def test_ddpg_flags_set_the_agent():
+    _, flag_values = _parse(["--ddpg_noise_type=action", "--ddpg_noise_std_init=0.5"])
+    config = hpo_regret.DdpgConfig.from_flag_values(flag_values.flag_values_dict())
+    assert (config.noise_type, config.noise_std_init) == ("action", 0.5)
+    options = hpo_regret.backend_options("ddpg", 3, hpo_regret.get_function("branin"), config)
+    assert options["config"] is config
+    default = hpo_regret.measure(["ddpg"], ["branin"], nb_evaluations=3, nb_seeds=1)
+    action = hpo_regret.measure(["ddpg"], ["branin"], nb_evaluations=3, nb_seeds=1,
+                                ddpg_config=config)
+    assert default[0].final_regrets != action[0].final_regrets
+
+
+def test_a_bad_ddpg_flag_is_an_error_naming_it():
+    positional, flag_values = _parse(["--backends=ddpg", "--ddpg_noise_type=gaussian"])
+    with pytest.raises(SystemExit) as exit_info:
+        hpo_regret.main(positional, flag_values)
+    assert "noise_type" in str(exit_info.value.code) and "gaussian" in str(exit_info.value.code)

@@ -3,8 +3,15 @@
 import dataclasses
 
 import pytest
+from absl import flags
 
-from utils.dataclass_flags import attribute_help, flag_defaults, flag_help, from_flag_values
+from utils.dataclass_flags import (
+    attribute_help,
+    define_flags,
+    flag_defaults,
+    flag_help,
+    from_flag_values,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,3 +71,14 @@ def test_defaults_and_back():
     assert flag_defaults(_Settings, "x_") == {"x_rate": 0.5, "x_count": 3}
     values = {"x_rate": 0.25, "x_count": None, "other": 7, "x_unknown": 1}
     assert from_flag_values(_Settings, "x_", values) == _Settings(rate=0.25, count=3)
+
+
+def test_define_flags_types_each_flag_by_its_default_and_round_trips():
+    flag_values = flags.FlagValues()
+    define_flags(flag_defaults(_Settings, "ex_"), flag_help(_Settings, "ex_"), "Example",
+                 flag_values)
+    flag_values(["prog", "--ex_rate=0.25", "--ex_count=7"])
+    assert flag_values["ex_count"].help == "Example: how many."
+    assert from_flag_values(_Settings, "ex_", flag_values.flag_values_dict()) == _Settings(0.25, 7)
+    with pytest.raises(flags.IllegalFlagValueError):
+        flag_values(["prog", "--ex_count=many"])

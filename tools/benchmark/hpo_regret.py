@@ -8,7 +8,9 @@ line after the table gives that plan's regret (what a search must improve on)::
 
     python -m tools.benchmark.hpo_regret --backends gp,tpe,random --nb_evaluations 40 --seeds 5
 
-``ddpg`` (one episode per evaluation, each coordinate one step) is part of the default list.
+``ddpg`` (one episode per evaluation, each coordinate one step) is part of the default list; the
+learners' ``--ddpg_*`` flags set its agent (e.g. ``--ddpg_noise_type action
+--ddpg_noise_std_init 0.5``), so a setting can be tried here before a long search uses it.
 """
 
 from __future__ import annotations
@@ -23,14 +25,21 @@ from absl import app, flags
 
 from hpo.benchmarks import FUNCTIONS, BenchmarkFunction, get_function, run_regret
 from hpo.optimizer import BACKENDS
+from rl_agents.ddpg import FLAG_DEFAULTS as DDPG_FLAG_DEFAULTS
+from rl_agents.ddpg import FLAG_HELP as DDPG_FLAG_HELP
+from rl_agents.ddpg import DdpgConfig
+from utils.dataclass_flags import define_flags as define_settings_flags
 
 DEFAULT_BACKENDS = ("gp", "tpe", "ddpg", "random")
 
 
-def backend_options(backend: str, nb_evaluations: int, function: BenchmarkFunction) -> dict:
-    """Constructor arguments a backend needs: the length of the search, the layer features."""
+def backend_options(backend: str, nb_evaluations: int, function: BenchmarkFunction,
+                    ddpg_config: DdpgConfig | None = None) -> dict:
+    """Constructor arguments a backend needs: the length of the search, the layer features, the
+    DDPG agent's settings (its defaults when ``None``)."""
     if backend == "ddpg":  # One episode per evaluation.
-        return {"nb_rlouts": nb_evaluations, "layer_features": function.layer_features}
+        return {"nb_rlouts": nb_evaluations, "layer_features": function.layer_features,
+                "config": ddpg_config}
     return {}
 
 
@@ -70,8 +79,10 @@ class RegretResult:
 
 
 def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: int,
-            nb_seeds: int, first_seed: int = 0) -> list[RegretResult]:
-    """Runs every backend on every function with seeds ``first_seed .. first_seed + nb_seeds - 1``.
+            nb_seeds: int, first_seed: int = 0, ddpg_config: DdpgConfig | None = None
+            ) -> list[RegretResult]:
+    """Runs every backend on every function with seeds ``first_seed .. first_seed + nb_seeds - 1``
+    (``ddpg`` with ``ddpg_config``, its defaults when ``None``).
 
     Raises:
         ValueError: for an unknown backend or function, counts below 1 or a negative first seed.
@@ -90,7 +101,8 @@ def measure(backends: Sequence[str], functions: Sequence[str], nb_evaluations: i
             for seed in range(first_seed, first_seed + nb_seeds):
                 start = time.perf_counter()
                 regrets.append(run_regret(backend, function, nb_evaluations, seed,
-                                          **backend_options(backend, nb_evaluations, function))[-1])
+                                          **backend_options(backend, nb_evaluations, function,
+                                                           ddpg_config))[-1])
                 seconds.append(time.perf_counter() - start)
             results.append(RegretResult(function.name, backend, tuple(regrets),
                                         float(np.mean(seconds))))
@@ -123,6 +135,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                          "first_seed + 1, ...).", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_integer("first_seed", 0, "Seed of the first search.", lower_bound=0,
                          flag_values=flag_values)
+    define_settings_flags(DDPG_FLAG_DEFAULTS, DDPG_FLAG_HELP, "DDPG agent", flag_values)
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -130,8 +143,9 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     if len(argv) > 1:
         sys.exit(f"hpo_regret: error: unexpected arguments {list(argv[1:])}")
     try:
+        ddpg_config = DdpgConfig.from_flag_values(flag_values.flag_values_dict())
         results = measure(flag_values.backends, flag_values.functions, flag_values.nb_evaluations,
-                          flag_values.seeds, flag_values.first_seed)
+                          flag_values.seeds, flag_values.first_seed, ddpg_config)
         reference_regrets = first_candidate_regrets(flag_values.functions)
     except ValueError as error:
         sys.exit(f"hpo_regret: error: {error}")
