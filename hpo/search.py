@@ -17,6 +17,7 @@ from hpo.budget import Budget
 from hpo.optimizer import Optimizer
 from hpo.space import Candidate
 from hpo.trial_store import Trial, TrialStore
+from utils.progress import format_duration, remaining_seconds
 
 Objective = Callable[[Candidate], "float | tuple[float, Mapping[str, Any]]"]
 """Evaluates a (projected) candidate: returns its reward, or ``(reward, metrics)``."""
@@ -87,7 +88,7 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
     plans: dict[Hashable, Trial] = {}  # the first trial of each plan
     for trial in trials:
         plans.setdefault(plan_of(trial.projected), trial)
-    started = time.time()
+    started, nb_resumed = time.time(), len(trials)
     while len(trials) < nb_trials:
         candidate = (dict(first_candidates[len(trials)]) if len(trials) < len(first_candidates)
                      else optimizer.ask())
@@ -111,7 +112,10 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
         plans.setdefault(plan, trial)
         best = max(trials, key=lambda t: t.reward)
         repeat = "" if earlier is None else f" (the plan of trial {earlier.trial + 1}, not evaluated again)"
+        elapsed = time.time() - started
+        eta = remaining_seconds(len(trials) - nb_resumed, nb_trials - nb_resumed, elapsed)
         log(f"trial {len(trials)}/{nb_trials}: {_format(projected)} reward={trial.reward:.4f}{repeat} "
-            f"best={best.reward:.4f} (trial {best.trial + 1}) elapsed={time.time() - started:.1f}s")
+            f"best={best.reward:.4f} (trial {best.trial + 1}) elapsed={elapsed:.1f}s "
+            f"eta={format_duration(eta)}")
     best = max(trials, key=lambda t: t.reward)
     return SearchResult(trials=trials, best=best)

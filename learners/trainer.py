@@ -31,6 +31,7 @@ from datasets.base import Dataset
 from learners.config import TrainConfig
 from utils.io import EventLog, write_json_atomic
 from utils.lrn_rate import build_schedule
+from utils.progress import format_duration, remaining_seconds
 
 ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 """``(images, student_logits) -> per-example loss``; averaged over the global batch by the trainer."""
@@ -259,7 +260,10 @@ class Trainer:
                     now = time.time()
                     images_per_sec = window.count * self.global_batch_size / max(now - window_started, 1e-9)
                     record = dict(step=step, lrn_rate=float(self.schedule(step - 1)),
-                                  images_per_sec=images_per_sec, **window.means())
+                                  images_per_sec=images_per_sec, **window.means(),
+                                  eta_seconds=remaining_seconds(step - start_step,
+                                                                self.total_steps - start_step,
+                                                                now - started))
                     progress.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}",
                                          lr=f"{record['lrn_rate']:.2e}", img_s=f"{images_per_sec:.0f}")
                     self._log(record, writer)
@@ -365,9 +369,10 @@ class Trainer:
         return train_step
 
     def _log(self, record: dict, writer) -> None:
-        logging.info("%s step %d/%d: loss=%.4f accuracy=%.4f lrn_rate=%.3g images/s=%.0f",
+        logging.info("%s step %d/%d: loss=%.4f accuracy=%.4f lrn_rate=%.3g images/s=%.0f eta=%s",
                      self.description, record["step"], self.total_steps, record["loss"],
-                     record["accuracy"], record["lrn_rate"], record["images_per_sec"])
+                     record["accuracy"], record["lrn_rate"], record["images_per_sec"],
+                     format_duration(record["eta_seconds"]))
         if self.event_log:
             self.event_log.write("train_step", description=self.description, **record)
         if writer is not None:

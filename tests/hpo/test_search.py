@@ -130,6 +130,7 @@ def test_a_repeated_plan_takes_the_earlier_trials_reward_without_an_evaluation(t
     assert [t.metrics.get("repeat_of") for t in result.trials] == [None, None, 1, 1]
     assert all(t.metrics["val"] == t.reward == 0.5 for t in result.trials)
     assert "(the plan of trial 2, not evaluated again)" in lines[-1]
+    assert lines[-1].endswith(" eta=0s")  # the last trial: nothing left
 
 
 def test_plan_key_says_which_candidates_are_the_same_plan():

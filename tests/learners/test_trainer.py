@@ -15,6 +15,7 @@ from datasets.base import DataConfig
 from datasets.registry import create_dataset
 from learners.trainer import decayed_variables, evaluate
 from tests.learners.cli import ROOT, launcher_command
+from utils.io import EventLog
 
 
 def test_weight_decay_skips_batch_norm():
@@ -45,11 +46,14 @@ def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     config = TrainConfig(optimizer="adam", lrn_rate_init=1e-2, batch_size_norm=32,
                          nb_iters_train=100, loss_w_dcy=0.0, summ_step=50, save_step=100)
+    event_log = EventLog(str(tmp_path / "logs" / "events.jsonl"))
     trainer = Trainer(model, dataset, config, strategy=tf.distribute.get_strategy(),
-                      checkpoint_dir=str(tmp_path / "checkpoints"))
+                      checkpoint_dir=str(tmp_path / "checkpoints"), event_log=event_log)
     assert isinstance(trainer.optimizer, keras.optimizers.Adam)
     before = evaluate(model, dataset.eval_dataset())["accuracy"]
     trainer.train()
+    etas = [e["eta_seconds"] for e in _events(tmp_path / "logs") if e["event"] == "train_step"]
+    assert len(etas) == 2 and etas[0] > 0 and etas[1] == 0  # at steps 50 and 100 of 100
     assert evaluate(model, dataset.eval_dataset())["accuracy"] > max(0.5, before + 0.2)
     with pytest.raises(ValueError, match="Expected `optimizer` in .*'rmsprop'"):
         TrainConfig(optimizer="rmsprop")
