@@ -46,10 +46,24 @@ def test_parse_queue_reads_jobs_and_skips_comments():
     assert jobs[1].command("/s") == ["bash", "/s/resnet20_quant_table.sh", "uniform", "4"]
 
 
+def test_a_probe_line_names_its_directory_and_passes_its_flags():
+    [job] = parse_queue("sparsity heurist 0.9 as sparse_h_16ep --nb_epochs 16  # longer\n")
+    assert job.directory == "sparse_h_16ep"
+    assert job.command("/s") == ["bash", "/s/resnet20_sparsity_table.sh", "heurist", "0.9",
+                                 "--nb_epochs", "16", "--save_dir", "./sparse_h_16ep",
+                                 "--log_dir", "./logs_sparse_h_16ep"]
+    assert str(job) == "sparsity heurist 0.9 as sparse_h_16ep --nb_epochs 16"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("channel lasso\nprune lasso\n", r"q:2: expected a job kind in .*Received: 'prune'"),
     ("quant uniform\n", r"q:1: expected 2 argument\(s\) after 'quant'. Received: \['uniform'\]"),
-    ("channel l1\nchannel l1\n", r"q:2: expected each run once. Received: channel l1 again \(line 1\)"),
+    ("channel l1\nchannel l1\n",
+     r"q:2: expected each run directory once. Received: channel_l1 again \(line 1\)"),
+    ("channel l1 as\n", r"q:1: expected a directory name .* after 'as'. Received: \[\]"),
+    ("channel l1 as ../x\n", r"q:1: expected a directory name .* Received: \['../x'\]"),
+    ("channel l1 as channel_lasso --nb_epochs 16\nchannel lasso\n",
+     r"q:2: expected each run directory once. Received: channel_lasso again \(line 1\)"),
 ])
 def test_parse_queue_errors_name_the_line(text, expected):
     with pytest.raises(ValueError, match=expected):

@@ -7,6 +7,12 @@ Each line of the queue file names one run of a table script (``#`` starts a comm
     quant uniform 4           # tools/benchmark/resnet20_quant_table.sh uniform 4 -> quant_uniform_4/
     sparsity heurist 0.9      # tools/benchmark/resnet20_sparsity_table.sh heurist 0.9 -> sparse_heurist_0.9/
 
+A probe, the same run with other flags, names its own directory after ``as``; the flags after the
+name go to the script, followed by ``--save_dir`` / ``--log_dir`` for that directory (later flags
+win)::
+
+    sparsity heurist 0.9 as sparse_heurist_0.9_16ep --nb_epochs 16   # -> sparse_heurist_0.9_16ep/
+
 A run whose directory (under ``${POCKETFLOW_RUNS}/resnet20``) holds a ``metrics.json`` is finished
 and skipped; the others run in order, each resuming from its own checkpoints. Each run's output
 goes to ``queue_logs/<directory>.log`` there. SIGTERM or Ctrl-C is passed on to the running job
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +42,7 @@ from absl import app, flags
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_QUEUE = os.path.join(REPO_ROOT, "tools", "benchmark", "resnet20_queue.txt")
+_DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,38 +65,54 @@ JOB_KINDS = {
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One run of a table script."""
+    """One run of a table script; a probe (``name`` given) adds ``extra_flags`` and writes its
+    own directory."""
 
     kind: str
     args: tuple[str, ...]
+    name: str | None = None
+    extra_flags: tuple[str, ...] = ()
 
     @property
     def directory(self) -> str:
         """The run directory the script writes, relative to the ResNet-20 run directory."""
-        return "_".join((JOB_KINDS[self.kind].directory_prefix, *self.args))
+        return self.name or "_".join((JOB_KINDS[self.kind].directory_prefix, *self.args))
 
     def command(self, scripts_dir: str) -> list[str]:
-        return ["bash", os.path.join(scripts_dir, JOB_KINDS[self.kind].script), *self.args]
+        command = ["bash", os.path.join(scripts_dir, JOB_KINDS[self.kind].script), *self.args]
+        if self.name:
+            command += [*self.extra_flags, "--save_dir", f"./{self.name}",
+                        "--log_dir", f"./logs_{self.name}"]
+        return command
 
     def finished(self, run_dir: str) -> bool:
         return os.path.isfile(os.path.join(run_dir, self.directory, "metrics.json"))
 
     def __str__(self) -> str:
-        return " ".join((self.kind, *self.args))
+        probe = ("as", self.name, *self.extra_flags) if self.name else ()
+        return " ".join((self.kind, *self.args, *probe))
 
 
 def parse_queue(text: str, source: str = "queue") -> list[Job]:
     """The jobs of a queue file's text, in order.
 
     Raises:
-        ValueError: for an unknown job kind, a wrong number of arguments or a job listed twice,
-            naming the line.
+        ValueError: for an unknown job kind, a wrong number of arguments, a bad probe name or
+            a directory listed twice, naming the line.
     """
     jobs, seen = [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
+        name, extra_flags = None, ()
+        if "as" in words:
+            at = words.index("as")
+            if at + 1 >= len(words) or not _DIRECTORY_NAME.fullmatch(words[at + 1]):
+                raise ValueError(f"{source}:{number}: expected a directory name (letters, digits, "
+                                 f"'_.+-') after 'as'. Received: {words[at + 1:at + 2]}")
+            name, extra_flags = words[at + 1], tuple(words[at + 2:])
+            words = words[:at]
         kind, args = words[0], tuple(words[1:])
         if kind not in JOB_KINDS:
             raise ValueError(f"{source}:{number}: expected a job kind in {sorted(JOB_KINDS)}. "
@@ -97,10 +121,10 @@ def parse_queue(text: str, source: str = "queue") -> list[Job]:
         if len(args) != expected:
             raise ValueError(f"{source}:{number}: expected {expected} argument(s) after {kind!r}. "
                              f"Received: {list(args)}")
-        job = Job(kind, args)
+        job = Job(kind, args, name, extra_flags)
         if job.directory in seen:
-            raise ValueError(f"{source}:{number}: expected each run once. Received: {job} again "
-                             f"(line {seen[job.directory]})")
+            raise ValueError(f"{source}:{number}: expected each run directory once. Received: "
+                             f"{job.directory} again (line {seen[job.directory]})")
         seen[job.directory] = number
         jobs.append(job)
     return jobs
