@@ -41,6 +41,10 @@ class ChannelPruningConfig:
             random (--hpo_backend without --hpo_space sets it too).
         nb_rlouts: roll-outs (trials) of the automatic search.
         nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
+        rlout_nb_iters_ft: Adam steps on the training split (the validation split left out)
+            that fine-tune each roll-out's pruned model before it is scored (0: none, the
+            original's roll-out).
+        rlout_lrn_rate_ft: the Adam learning rate of those steps.
         reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
             -max(noise_tolerance, 1 - accuracy) * log(FLOPs)).
         noise_tolerance: floor on 1 - accuracy in the flops reward.
@@ -62,6 +66,8 @@ class ChannelPruningConfig:
     search_backend: str = "ddpg"
     nb_rlouts: int = 200
     nb_rlouts_min: int = 50
+    rlout_nb_iters_ft: int = 0
+    rlout_lrn_rate_ft: float = 3e-4
     reward_policy: str = "accuracy"
     noise_tolerance: float = 0.15
 
@@ -81,7 +87,10 @@ class ChannelPruningConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
                                  f"Received: {getattr(self, name)}")
-        for name in ("nb_iters_ft_ratio", "lrn_rate_ft"):
+        if self.rlout_nb_iters_ft < 0:
+            raise ValueError(f"Expected --{FLAG_PREFIX}rlout_nb_iters_ft >= 0. "
+                             f"Received: {self.rlout_nb_iters_ft}")
+        for name in ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "
                                  f"Received: {getattr(self, name)}")

@@ -3,7 +3,8 @@
 1. Keep ratios per prunable channel group (``learners.pruning.graph``): the same for every group
    (``uniform``), one per group from a file (``list``), or found by a search under a FLOPs budget
    (``auto``: DDPG by default, or GP / TPE / random; one roll-out = prune, re-fit, score on the
-   validation split, as the original did, without fine-tuning).
+   validation split, as the original did, without fine-tuning unless ``--cp_rlout_nb_iters_ft``
+   asks for a few Adam steps before the score).
 2. Channels chosen by LASSO on sampled feature maps (or L1 / FPGM), the model rebuilt with fewer
    filters (``learners.pruning.surgery``) and every cut layer re-fitted by least squares.
 3. Re-training of the pruned model with the net's schedule (``nb_epochs_rat`` scales it),
@@ -42,7 +43,7 @@ from learners.pruning.learner import PrunedModelLearner
 from learners.pruning.plan import PruningPlan, keep_count
 from learners.pruning.surgery import apply_plan
 from learners.registry import LEARNERS
-from learners.trainer import epoch_steps, evaluate, schedule_steps
+from learners.trainer import adam_steps, epoch_steps, evaluate, schedule_steps
 from utils.flops import total_macs
 from utils.io import save_model_atomic
 
@@ -156,23 +157,35 @@ class ChannelPrunedLearner(PrunedModelLearner):
                        "nb_rlouts_min": min(settings.nb_rlouts_min, settings.nb_rlouts)}
         optimizer = create_optimizer(settings.search_backend, space, seed=self.config.train.seed,
                                      **options)
+        finetune = ({"rlout_nb_iters_ft": settings.rlout_nb_iters_ft,
+                     "rlout_lrn_rate_ft": settings.rlout_lrn_rate_ft}
+                    if settings.rlout_nb_iters_ft else {})  # older stores have neither
         store = TrialStore(os.path.join(context.output_dir, "search"),
                            search_description(optimizer, settings.search_backend, budget,
                                               criterion=settings.criterion,
-                                              reward_policy=settings.reward_policy))
+                                              reward_policy=settings.reward_policy, **finetune))
         dense_macs = total_macs(dense)
         val_data = context.dataset.val_dataset()
         features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
         self._search_features = features
 
-        def reward(candidate) -> float:
+        train_batches = (iter(context.dataset.train_dataset(exclude_val=True, repeat=True))
+                         if settings.rlout_nb_iters_ft else None)
+
+        def reward(candidate) -> tuple[float, dict]:
             pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, candidate),
                                    features)
-            accuracy = evaluate(pruned, val_data, context.dataset.nb_classes)["accuracy"]
+            metrics = {}
+            if train_batches is not None:
+                metrics["accuracy_before_ft"] = evaluate(pruned, val_data)["accuracy"]
+                metrics["finetune_loss"] = adam_steps(pruned, train_batches,
+                                                      settings.rlout_nb_iters_ft,
+                                                      settings.rlout_lrn_rate_ft)
+            accuracy = metrics["accuracy"] = evaluate(pruned, val_data)["accuracy"]
             if settings.reward_policy == "accuracy":
-                return accuracy
+                return accuracy, metrics
             macs = total_macs(pruned) / dense_macs
-            return -max(settings.noise_tolerance, 1.0 - accuracy) * math.log(macs * dense_macs)
+            return -max(settings.noise_tolerance, 1.0 - accuracy) * math.log(macs * dense_macs), metrics
 
         logging.info("channel: searching keep ratios of %d groups with %s, %d roll-outs, %.3g of "
                      "the FLOPs", len(names), settings.search_backend, settings.nb_rlouts,

@@ -13,7 +13,7 @@ import pytest
 
 from datasets.base import DataConfig
 from datasets.registry import create_dataset
-from learners.trainer import decayed_variables, evaluate
+from learners.trainer import adam_steps, decayed_variables, evaluate
 from tests.learners.cli import ROOT, launcher_command
 from utils.io import EventLog
 
@@ -34,6 +34,17 @@ def test_evaluate_is_one_exact_pass():
     first = evaluate(model, dataset.eval_dataset())
     assert first["nb_examples"] == 360
     assert evaluate(model, dataset.eval_dataset()) == first
+
+
+def test_adam_steps_learn_from_the_batches_they_are_given():
+    dataset = create_dataset(DataConfig(batch_size=32))
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    before = evaluate(model, dataset.eval_dataset())["accuracy"]
+    batches = iter(dataset.train_dataset(repeat=True))
+    first = adam_steps(model, batches, 1, 1e-2)
+    last = adam_steps(model, batches, 100, 1e-2)
+    assert last < first / 2
+    assert evaluate(model, dataset.eval_dataset())["accuracy"] > max(0.5, before + 0.2)
 
 
 def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):

@@ -107,6 +107,21 @@ def test_auto_searches_ratios_that_use_the_flops_budget(tmp_path, pretrained, ba
     assert len(set(json.loads(trials[0])["projected"].values())) == 1  # the uniform plan first
 
 
+def test_auto_can_fine_tune_each_rollout_before_scoring_it(tmp_path, pretrained):
+    finished = _run(tmp_path, pretrained, "--cp_prune_option=auto", "--cp_preserve_ratio=0.5",
+                    "--cp_nb_rlouts=2", "--cp_nb_rlouts_min=1", "--cp_rlout_nb_iters_ft=20",
+                    "--cp_rlout_lrn_rate_ft=1e-2", "--enbl_export=false")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    store = tmp_path / "models_channel/search"
+    trials = [json.loads(line) for line in (store / "trials.jsonl").read_text().splitlines()]
+    assert len(trials) == 2
+    for trial in trials:
+        metrics = trial["metrics"]
+        assert trial["reward"] == metrics["accuracy"] > metrics["accuracy_before_ft"]
+        assert metrics["finetune_loss"] > 0
+    assert '"rlout_nb_iters_ft": 20' in "".join(p.read_text() for p in store.glob("*.json"))
+
+
 @pytest.mark.parametrize("flags, expected", [
     (("--cp_prune_option=list", "--cp_prune_list_file=missing.list"),
      ["--cp_prune_list_file at 'missing.list'", "no such file"]),
@@ -116,6 +131,7 @@ def test_auto_searches_ratios_that_use_the_flops_budget(tmp_path, pretrained, ba
      ["0 < --cp_uniform_preserve_ratio <= 1", "1.5"]),
     (("--cp_criterion=magnitude",), ["--cp_criterion in", "'magnitude'"]),
     (("--cp_list_group=0",), ["--cp_list_group >= 1", "0"]),
+    (("--cp_rlout_nb_iters_ft=-1",), ["--cp_rlout_nb_iters_ft >= 0", "-1"]),
 ])
 def test_bad_settings_stop_before_any_work(tmp_path, pretrained, flags, expected):
     (tmp_path / "ratio.list").write_text("0.5,0.5\n")
