@@ -44,7 +44,7 @@ class ChannelPruningConfig:
         rlout_nb_iters_ft: Adam steps on the training split (the validation split left out)
             that fine-tune each roll-out's pruned model before it is scored (0: none, the
             original's roll-out).
-        rlout_lrn_rate_ft: the Adam learning rate of those steps.
+        rlout_lrn_rate_ft: the Adam learning rate of a roll-out's fine-tuning (rlout_nb_iters_ft).
         reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
             -max(noise_tolerance, 1 - accuracy) * log(FLOPs)).
         noise_tolerance: floor on 1 - accuracy in the flops reward.
