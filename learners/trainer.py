@@ -129,11 +129,16 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, nb_classes: int | Non
     return metrics
 
 
-def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, lrn_rate: float) -> float:
-    """``nb_steps`` of Adam at ``lrn_rate`` on ``model``'s cross-entropy (BatchNorm in training
-    mode) with batches from ``batches``, and no schedule, checkpoints or logs: the fast fine-tuning
-    after which a search's roll-out scores its candidate. Returns the last step's loss."""
-    optimizer = keras.optimizers.Adam(lrn_rate)
+def cross_entropy_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, *,
+                       gradient_masks: dict[int, tf.Variable] | None = None,
+                       after_step: Callable[[], None] | None = None):
+    """A compiled ``(images, labels) -> loss`` step of ``optimizer`` on ``model``'s mean
+    cross-entropy (BatchNorm in training mode), with no schedule, weight decay or logs.
+
+    ``gradient_masks`` maps ``id(variable)`` to a mask its gradient is multiplied by;
+    ``after_step`` runs after each update (e.g. to re-apply weight masks).
+    """
+    masks = gradient_masks or {}
 
     @tf.function
     def step(images, labels):
@@ -142,9 +147,22 @@ def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, lrn_rate: f
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True))
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients([(g * masks[id(v)] if id(v) in masks else g, v)
+                                   for g, v in zip(gradients, variables, strict=True)
+                                   if g is not None])
+        if after_step is not None:
+            after_step()
         return loss
 
+    return step
+
+
+def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, lrn_rate: float) -> float:
+    """``nb_steps`` of Adam at ``lrn_rate`` (:func:`cross_entropy_step`) with batches from
+    ``batches``: the fast fine-tuning after which a search's roll-out scores its candidate.
+    Returns the last step's loss."""
+    step = cross_entropy_step(model, keras.optimizers.Adam(lrn_rate))
     loss = float("nan")
     for _ in range(nb_steps):
         loss = float(step(*next(batches)))

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets.base import Dataset
-from learners.trainer import top_k_accuracy
+from learners.trainer import cross_entropy_step, top_k_accuracy
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import MaskedKernel, magnitude_mask
 
@@ -115,25 +115,12 @@ class RolloutScorer:
             return loss
 
         @tf.function
-        def finetune_step(images, labels):
-            with tf.GradientTape() as tape:
-                logits = model(images, training=True)
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                    labels, logits, from_logits=True))
-            trainable = model.trainable_variables
-            gradients = tape.gradient(loss, trainable)
-            pairs = [(g * mask_of[id(v)] if id(v) in mask_of else g, v)
-                     for g, v in zip(gradients, trainable, strict=True) if g is not None]
-            finetune_optimizer.apply_gradients(pairs)
-            apply_masks()
-            return loss
-
-        @tf.function
         def correct(images, labels):
             return tf.reduce_sum(top_k_accuracy(labels, model(images, training=False)))
 
         self._regression_step = regression_step if rows else None
-        self._finetune_step = finetune_step
+        self._finetune_step = cross_entropy_step(model, finetune_optimizer,
+                                                 gradient_masks=mask_of, after_step=apply_masks)
         self._correct = correct
         self._apply_masks = tf.function(apply_masks)
 
