@@ -22,7 +22,7 @@ from typing import Any
 
 from absl import logging
 
-from utils.io import json_default, write_json_atomic
+from utils.io import append_json_line, json_default, write_json_atomic, write_text_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +88,7 @@ class TrialStore:
     def append(self, trial: Trial) -> None:
         """Writes ``trial`` durably, then updates ``best.json`` if it is the new best."""
         previous_best = self.best
-        line = json.dumps(trial.to_dict(), default=json_default, sort_keys=True)
-        with open(self.trials_path, "a") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_json_line(self.trials_path, trial.to_dict())
         self.trials.append(trial)
         if previous_best is None or trial.reward > previous_best.reward:
             write_json_atomic(self.best_path, trial.to_dict())
@@ -120,11 +116,5 @@ class TrialStore:
                                      f"Received at line {number}: {error}") from None
                 logging.warning("Dropping the incomplete last line of %s (a run was killed while "
                                 "writing it); that trial runs again.", self.trials_path)
-                self._rewrite(lines[:-1])
+                write_text_atomic(self.trials_path, "".join(line + "\n" for line in lines[:-1]))
         return trials
-
-    def _rewrite(self, lines: list[str]) -> None:
-        temporary = self.trials_path + ".tmp"
-        with open(temporary, "w") as handle:
-            handle.write("".join(line + "\n" for line in lines))
-        os.replace(temporary, self.trials_path)

@@ -24,6 +24,24 @@ def write_json_atomic(path: str, payload: Any) -> None:
     os.replace(handle.name, path)
 
 
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes ``text`` so a kill never leaves a half-written file at ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def append_json_line(path: str, record: Any) -> None:
+    """Appends ``record`` as one JSON line and flushes it to disk before returning."""
+    line = json.dumps(record, default=json_default, sort_keys=True)
+    with open(path, "a") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def save_model_atomic(model: keras.Model, path: str) -> None:
     """Saves a ``.keras`` file via a temporary name, so a kill never leaves a corrupt model."""
     directory = os.path.dirname(os.path.abspath(path))

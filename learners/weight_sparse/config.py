@@ -39,6 +39,11 @@ class WeightSparseConfig:
         lrn_rate_ft: Adam learning rate of a roll-out's global fine-tuning.
         nb_iters_ft: steps of a roll-out's global fine-tuning (0: none).
         nb_iters_feval: validation batches a roll-out's reward is computed on (0: all).
+        nb_rlouts_rescore: the optimal search's leading plans (this many distinct ones with the
+            highest rewards, and the uniform and heuristic plans) scored again by a longer
+            roll-out on the whole validation split; the best on that score is kept (0: the best
+            reward is kept, as in the original).
+        nb_iters_ft_rescore: global fine-tuning steps of that longer roll-out.
         reward_type: single-obj (validation accuracy) or multi-obj (accuracy * log(1 + overall
             sparsity), the original's).
     """
@@ -58,6 +63,8 @@ class WeightSparseConfig:
     lrn_rate_ft: float = 3e-4
     nb_iters_ft: int = 400
     nb_iters_feval: int = 25
+    nb_rlouts_rescore: int = 0
+    nb_iters_ft_rescore: int = 1000
     reward_type: str = "single-obj"
 
     def __post_init__(self):
@@ -85,7 +92,8 @@ class WeightSparseConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
                                  f"Received: {getattr(self, name)}")
-        for name in ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval"):
+        for name in ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval", "nb_rlouts_rescore",
+                     "nb_iters_ft_rescore"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
                                  f"Received: {getattr(self, name)}")

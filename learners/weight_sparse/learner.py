@@ -19,6 +19,7 @@ sizes, gzip sizes and latencies of each, with an honest verdict on speed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -152,6 +153,10 @@ class WeightSparseLearner(Learner):
         if settings.prune_ratio_prtl == "heurist":
             return heuristic_ratios(sizes, settings.prune_ratio)
         scorer = RolloutScorer(dense, kernels, self.context.dataset, settings)
+        rescorer = None
+        if settings.nb_rlouts_rescore:  # longer roll-outs on the whole validation split
+            rescorer = RolloutScorer(dense, kernels, self.context.dataset, dataclasses.replace(
+                settings, nb_iters_ft=settings.nb_iters_ft_rescore, nb_iters_feval=0))
         first = [uniform_ratios(sizes, settings.prune_ratio)]  # the plans to beat, scored first
         try:
             first.append(heuristic_ratios(sizes, settings.prune_ratio))
@@ -165,7 +170,8 @@ class WeightSparseLearner(Learner):
             description={"nb_iters_rg": settings.nb_iters_rg, "lrn_rate_rg": settings.lrn_rate_rg,
                          "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
                          "nb_iters_feval": settings.nb_iters_feval},
-            first_ratios=first)
+            first_ratios=first, rescore=rescorer, nb_rescore=settings.nb_rlouts_rescore,
+            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}")
 
     def evaluate_one_shot(self, dense: keras.Model, kernels: list[MaskedKernel],
                           plan: SparsityPlan) -> dict:

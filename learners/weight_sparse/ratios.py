@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from absl import logging
 
 from hpo.budget import Budget
 from hpo.optimizer import create_optimizer
+from hpo.rescore import rescore_leaders
 from hpo.search import run_search, search_description
 from hpo.space import SearchSpace, per_layer
 from hpo.trial_store import TrialStore
@@ -156,7 +158,8 @@ Score = Callable[[list[int]], Mapping[str, float]]
 def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *,
                   backend: str, nb_rlouts: int, nb_rlouts_min: int, reward_type: str,
                   seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None,
-                  first_ratios: Sequence[Sequence[float]] = ()) -> list[float]:
+                  first_ratios: Sequence[Sequence[float]] = (), rescore: Score | None = None,
+                  nb_rescore: int = 0, rescore_name: str = "rescored") -> list[float]:
     """The ``optimal`` protocol: searches one sparsity per kernel; returns the best candidate's.
 
     The search space is one keep ratio (1 - sparsity) per kernel within :func:`search_bounds`,
@@ -165,8 +168,11 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     target's overall sparsity. The reward is the scored accuracy (``single-obj``) or
     ``accuracy * log(1 + overall sparsity)`` (``multi-obj``, the original's). ``first_ratios``
     (sparsities per kernel, e.g. the uniform and heuristic plans) are scored first, as they are:
-    the search returns nothing they beat on the reward. Trials are stored under ``store_dir``: a
-    rerun resumes the search.
+    the search returns nothing they beat on the reward. With ``nb_rescore``, the
+    ``nb_rescore`` distinct plans with the highest rewards and the ``first_ratios`` plans are
+    scored again by ``rescore`` (:func:`hpo.rescore.rescore_leaders`) and the best on that score
+    is returned. Trials (and re-scores, in ``<rescore_name>.jsonl``) are stored under
+    ``store_dir``: a rerun resumes the search.
     """
     sizes = [kernel.size for kernel in kernels]
     nb_weights, nb_pruned = sum(sizes), total_pruned(sizes, ratio)
@@ -196,23 +202,33 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     def candidate_ratios(candidate: Mapping[str, float]) -> list[float]:
         return [min(max(1.0 - candidate[name], 0.0), 1.0) for name in names]
 
-    def reward(candidate: Mapping[str, float]) -> tuple[float, dict]:
-        counts = allocate(sizes, candidate_ratios(candidate), nb_pruned)
-        metrics = dict(score(counts))
-        overall = sum(counts) / nb_weights
-        value = metrics["accuracy"]
-        if reward_type == "multi-obj":
-            value *= math.log(1.0 + overall)
-        return value, {**metrics, "overall_sparsity": overall}
+    def reward_of(scorer: Score):
+        def reward(candidate: Mapping[str, float]) -> tuple[float, dict]:
+            counts = allocate(sizes, candidate_ratios(candidate), nb_pruned)
+            metrics = dict(scorer(counts))
+            overall = sum(counts) / nb_weights
+            value = metrics["accuracy"]
+            if reward_type == "multi-obj":
+                value *= math.log(1.0 + overall)
+            return value, {**metrics, "overall_sparsity": overall}
+        return reward
+
+    def plan_key(candidate: Mapping[str, float]) -> tuple[int, ...]:
+        return tuple(allocate(sizes, candidate_ratios(candidate), nb_pruned))
 
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
                  "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
     first = [{name: 1.0 - r for name, r in zip(names, ratios, strict=True)}
              for ratios in first_ratios]
-    result = run_search(optimizer, reward, nb_rlouts, store=store, budget=budget,
-                        first_candidates=first,
-                        plan_key=lambda c: tuple(allocate(sizes, candidate_ratios(c), nb_pruned)))
-    return candidate_ratios(result.best.projected)
+    result = run_search(optimizer, reward_of(score), nb_rlouts, store=store, budget=budget,
+                        first_candidates=first, plan_key=plan_key)
+    best = result.best
+    if nb_rescore and rescore is not None:
+        best = rescore_leaders(
+            result.trials, reward_of(rescore), nb_rescore, always=range(len(first)),
+            plan_key=plan_key,
+            store_path=os.path.join(store_dir, f"{rescore_name}.jsonl") if store_dir else None)
+    return candidate_ratios(best.projected)
 
 
 # ------------------------------------------------------------------------------------- the plan

@@ -2,6 +2,7 @@
 meets its sparsity exactly, per layer as planned; the model is plain Keras with exact zeros; the
 sparse TFLite file loads and scores like the dense one; an interrupted run resumes."""
 
+import dataclasses
 import json
 
 import keras
@@ -93,6 +94,23 @@ def test_optimal_searches_two_rollouts_and_meets_the_sparsity_exactly(root):
     metrics = run(_config(root, "weight-sparse", "optimal", weight_sparse=_settings("optimal"),
                           export=_NO_EXPORT))
     _check_exact_sparsity(root, "optimal", "optimal", metrics)
+
+
+def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root):
+    settings = dataclasses.replace(_settings("optimal"), nb_rlouts=3, nb_rlouts_rescore=1,
+                                   nb_iters_ft_rescore=5)
+    metrics = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+                          export=_NO_EXPORT))
+    search = root / "rescored/search"
+    trials = [json.loads(line) for line in (search / "trials.jsonl").read_text().splitlines()]
+    scores = [json.loads(line) for line in (search / "rescored_ft5.jsonl").read_text().splitlines()]
+    # the best reward's plan, then the uniform and heuristic plans (trials 0, 1) unless the same
+    assert 1 <= len(scores) <= 3 and {0, 1} <= {s["trial"] for s in scores}
+    best = trials[max(scores, key=lambda s: (s["score"], -s["trial"]))["trial"]]
+    plan = json.loads((root / "rescored/plan.json").read_text())
+    assert [layer["target_ratio"] for layer in plan["layers"].values()] == pytest.approx(
+        [1.0 - keep for keep in best["projected"].values()])
+    assert metrics["sparsity"]["overall"] == pytest.approx(0.75, abs=1e-3)
 
 
 def test_sparse_tflite_loads_and_scores_like_the_dense_one(root):
