@@ -44,7 +44,12 @@ class ChannelPruningConfig:
         rlout_nb_iters_ft: Adam steps on the training split (the validation split left out)
             that fine-tune each roll-out's pruned model before it is scored (0: none, the
             original's roll-out).
-        rlout_lrn_rate_ft: the Adam learning rate of a roll-out's fine-tuning (rlout_nb_iters_ft).
+        rlout_lrn_rate_ft: the Adam learning rate of a roll-out's fine-tuning (rlout_nb_iters_ft,
+            nb_iters_ft_rescore).
+        nb_rlouts_rescore: the search's leading plans (this many distinct ones with the highest
+            rewards, and the uniform plan) scored again after nb_iters_ft_rescore Adam steps of
+            fine-tuning; the best on that score is kept (0: the best reward is kept).
+        nb_iters_ft_rescore: fine-tuning steps of that re-scoring.
         reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
             -max(noise_tolerance, 1 - accuracy) * log(FLOPs)).
         noise_tolerance: floor on 1 - accuracy in the flops reward.
@@ -68,6 +73,8 @@ class ChannelPruningConfig:
     nb_rlouts_min: int = 50
     rlout_nb_iters_ft: int = 0
     rlout_lrn_rate_ft: float = 3e-4
+    nb_rlouts_rescore: int = 0
+    nb_iters_ft_rescore: int = 500
     reward_policy: str = "accuracy"
     noise_tolerance: float = 0.15
 
@@ -87,9 +94,10 @@ class ChannelPruningConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
                                  f"Received: {getattr(self, name)}")
-        if self.rlout_nb_iters_ft < 0:
-            raise ValueError(f"Expected --{FLAG_PREFIX}rlout_nb_iters_ft >= 0. "
-                             f"Received: {self.rlout_nb_iters_ft}")
+        for name in ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
+                                 f"Received: {getattr(self, name)}")
         for name in ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "

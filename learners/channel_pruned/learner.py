@@ -29,6 +29,7 @@ from absl import logging
 
 from hpo.budget import Budget
 from hpo.optimizer import create_optimizer
+from hpo.rescore import rescore_leaders
 from hpo.search import run_search, search_description
 from hpo.space import SearchSpace, per_layer
 from hpo.trial_store import TrialStore
@@ -164,28 +165,32 @@ class ChannelPrunedLearner(PrunedModelLearner):
                            search_description(optimizer, settings.search_backend, budget,
                                               criterion=settings.criterion,
                                               reward_policy=settings.reward_policy, **finetune))
-        dense_macs = total_macs(dense)
         val_data = context.dataset.val_dataset()
         features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
         self._search_features = features
 
-        train_batches = (iter(context.dataset.train_dataset(exclude_val=True, repeat=True))
-                         if settings.rlout_nb_iters_ft else None)
+        train_batches = None  # made when a roll-out first fine-tunes
 
-        def reward(candidate) -> tuple[float, dict]:
-            pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, candidate),
-                                   features)
-            metrics = {}
-            if train_batches is not None:
-                metrics["accuracy_before_ft"] = evaluate(pruned, val_data)["accuracy"]
-                metrics["finetune_loss"] = adam_steps(pruned, train_batches,
-                                                      settings.rlout_nb_iters_ft,
-                                                      settings.rlout_lrn_rate_ft)
-            accuracy = metrics["accuracy"] = evaluate(pruned, val_data)["accuracy"]
-            if settings.reward_policy == "accuracy":
+        def reward_after(nb_iters_ft: int):
+            """The reward of a candidate fine-tuned ``nb_iters_ft`` Adam steps after re-fitting."""
+            def reward(candidate) -> tuple[float, dict]:
+                nonlocal train_batches
+                pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, candidate),
+                                       features)
+                metrics = {}
+                if nb_iters_ft:
+                    if train_batches is None:
+                        train_batches = iter(context.dataset.train_dataset(exclude_val=True,
+                                                                           repeat=True))
+                    metrics["accuracy_before_ft"] = evaluate(pruned, val_data)["accuracy"]
+                    metrics["finetune_loss"] = adam_steps(pruned, train_batches, nb_iters_ft,
+                                                          settings.rlout_lrn_rate_ft)
+                accuracy = metrics["accuracy"] = evaluate(pruned, val_data)["accuracy"]
+                if settings.reward_policy == "flops":
+                    macs = total_macs(pruned)
+                    return -max(settings.noise_tolerance, 1.0 - accuracy) * math.log(macs), metrics
                 return accuracy, metrics
-            macs = total_macs(pruned) / dense_macs
-            return -max(settings.noise_tolerance, 1.0 - accuracy) * math.log(macs * dense_macs), metrics
+            return reward
 
         logging.info("channel: searching keep ratios of %d groups with %s, %d roll-outs, %.3g of "
                      "the FLOPs", len(names), settings.search_backend, settings.nb_rlouts,
@@ -194,10 +199,19 @@ class ChannelPrunedLearner(PrunedModelLearner):
         # that the search returns nothing worse than it on the reward
         uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
         first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
-        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
-                            first_candidates=first,  # ratios that round alike: one model
-                            plan_key=lambda c: tuple(self.candidate_counts(graph, names, c).values()))
-        return candidate_ratios(names, result.best.projected)
+        def plan_key(candidate) -> tuple[int, ...]:  # ratios that round alike: one model
+            return tuple(self.candidate_counts(graph, names, candidate).values())
+
+        result = run_search(optimizer, reward_after(settings.rlout_nb_iters_ft), settings.nb_rlouts,
+                            store=store, budget=budget, first_candidates=first, plan_key=plan_key)
+        best = result.best
+        if settings.nb_rlouts_rescore:  # the leaders and the uniform plan, fine-tuned longer
+            best = rescore_leaders(
+                result.trials, reward_after(settings.nb_iters_ft_rescore),
+                settings.nb_rlouts_rescore, always=[0], plan_key=plan_key,
+                store_path=os.path.join(context.output_dir, "search",
+                                        f"rescored_ft{settings.nb_iters_ft_rescore}.jsonl"))
+        return candidate_ratios(names, best.projected)
 
     # ---------------------------------------------------------------------------- pruning
     def sample(self, source: keras.Model, graph: DependencyGraph, group_names

@@ -122,6 +122,22 @@ def test_auto_can_fine_tune_each_rollout_before_scoring_it(tmp_path, pretrained)
     assert '"rlout_nb_iters_ft": 20' in "".join(p.read_text() for p in store.glob("*.json"))
 
 
+def test_auto_can_rescore_its_leaders_after_a_longer_fine_tune(tmp_path, pretrained):
+    finished = _run(tmp_path, pretrained, "--cp_prune_option=auto", "--cp_preserve_ratio=0.5",
+                    "--cp_nb_rlouts=3", "--cp_nb_rlouts_min=1", "--cp_nb_rlouts_rescore=1",
+                    "--cp_nb_iters_ft_rescore=10", "--cp_rlout_lrn_rate_ft=1e-2",
+                    "--cp_criterion=fpgm", "--enbl_export=false")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    store = tmp_path / "models_channel/search"
+    trials = [json.loads(line) for line in (store / "trials.jsonl").read_text().splitlines()]
+    scores = [json.loads(line) for line in (store / "rescored_ft10.jsonl").read_text().splitlines()]
+    assert 1 <= len(scores) <= 2 and 0 in {s["trial"] for s in scores}  # the uniform plan too
+    for score in scores:
+        assert score["score"] == score["metrics"]["accuracy"] > score["metrics"]["accuracy_before_ft"]
+    best = trials[max(scores, key=lambda s: (s["score"], -s["trial"]))["trial"]]
+    assert f"rescore: trial {best['trial'] + 1} is the best" in finished.stderr
+
+
 @pytest.mark.parametrize("flags, expected", [
     (("--cp_prune_option=list", "--cp_prune_list_file=missing.list"),
      ["--cp_prune_list_file at 'missing.list'", "no such file"]),
