@@ -46,6 +46,13 @@ def _format(candidate: Mapping[str, Any], limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def plan_of(candidate: Candidate, plan_key: Callable[[Candidate], Hashable] | None = None
+            ) -> Hashable:
+    """What two candidates with the same plan share: ``plan_key(candidate)`` (e.g. the channel
+    counts keep ratios round to), by default the candidate itself."""
+    return plan_key(candidate) if plan_key is not None else tuple(sorted(candidate.items()))
+
+
 def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                store: TrialStore | None = None, budget: Budget | None = None,
                first_candidates: Sequence[Candidate] = (),
@@ -82,19 +89,16 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
         log(f"search: resumed with {len(trials)} trial(s) from {store.trials_path}; "
             f"best so far {max(t.reward for t in trials):.4f}")
 
-    def plan_of(candidate: Candidate) -> Hashable:
-        return plan_key(candidate) if plan_key is not None else tuple(sorted(candidate.items()))
-
     plans: dict[Hashable, Trial] = {}  # the first trial of each plan
     for trial in trials:
-        plans.setdefault(plan_of(trial.projected), trial)
+        plans.setdefault(plan_of(trial.projected, plan_key), trial)
     started, nb_resumed = time.time(), len(trials)
     while len(trials) < nb_trials:
         candidate = (dict(first_candidates[len(trials)]) if len(trials) < len(first_candidates)
                      else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
         trial_started = time.time()
-        plan = plan_of(projected)
+        plan = plan_of(projected, plan_key)
         earlier = plans.get(plan)
         if earlier is not None:
             reward, metrics = earlier.reward, {**earlier.metrics, "repeat_of": earlier.trial}

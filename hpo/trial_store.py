@@ -20,9 +20,7 @@ import os
 import time
 from typing import Any
 
-from absl import logging
-
-from utils.io import append_json_line, json_default, write_json_atomic, write_text_atomic
+from utils.io import append_json_line, json_default, read_json_lines, write_json_atomic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,21 +98,4 @@ class TrialStore:
                      time=round(time.time(), 3))
 
     def _load(self) -> list[Trial]:
-        if not os.path.isfile(self.trials_path):
-            return []
-        with open(self.trials_path) as handle:
-            text = handle.read()
-        lines = [line for line in text.split("\n") if line.strip()]
-        trials = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                trials.append(Trial(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as error:
-                torn = number == len(lines) and not text.endswith("\n")
-                if not torn:
-                    raise ValueError(f"Expected one trial per line in '{self.trials_path}'. "
-                                     f"Received at line {number}: {error}") from None
-                logging.warning("Dropping the incomplete last line of %s (a run was killed while "
-                                "writing it); that trial runs again.", self.trials_path)
-                write_text_atomic(self.trials_path, "".join(line + "\n" for line in lines[:-1]))
-        return trials
+        return read_json_lines(self.trials_path, lambda record: Trial(**record), "trial")

@@ -6,12 +6,16 @@ import json
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from absl import logging
 
 if TYPE_CHECKING:
     import keras
+
+T = TypeVar("T")
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
@@ -40,6 +44,32 @@ def append_json_line(path: str, record: Any) -> None:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def read_json_lines(path: str, parse: Callable[[Any], T], what: str) -> list[T]:
+    """The records of a JSON-lines file that :func:`append_json_line` wrote, each through
+    ``parse``; ``[]`` if there is no file.
+
+    A partial last line (a kill while it was appended) is dropped from the file with a warning,
+    so that ``what`` is done again; any other unreadable line raises ``ValueError`` naming it.
+    """
+    if not os.path.isfile(path):
+        return []
+    with open(path) as handle:
+        text = handle.read()
+    lines = [line for line in text.split("\n") if line.strip()]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(parse(json.loads(line)))
+        except (ValueError, TypeError, KeyError) as error:
+            if number < len(lines) or text.endswith("\n"):
+                raise ValueError(f"Expected one {what} per line in '{path}'. Received at line "
+                                 f"{number}: {error}") from None
+            logging.warning("Dropping the incomplete last line of %s (a run was killed while "
+                            "writing it); that %s is done again.", path, what)
+            write_text_atomic(path, "".join(line + "\n" for line in lines[:-1]))
+    return records
 
 
 def save_model_atomic(model: keras.Model, path: str) -> None:
