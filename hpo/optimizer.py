@@ -18,6 +18,9 @@ from hpo.space import Candidate, SearchSpace
 from utils.registry import Registry
 
 BACKENDS: Registry[type[Optimizer]] = Registry("hpo backend")
+# The names ``hpo.backends`` registers, listed without importing them (GPy, hyperopt): the
+# choices of the learners' ``--*_search_backend`` flags.
+BACKEND_NAMES = ("ddpg", "gp", "tpe", "random")
 
 
 class Optimizer(abc.ABC):

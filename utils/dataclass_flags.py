@@ -3,13 +3,13 @@
 A settings dataclass documents its fields in the ``Attributes:`` section of its docstring; that
 text becomes each flag's help, so the two never drift apart. :func:`define_flags` defines the
 flags from :func:`flag_defaults` and :func:`flag_help` (``main.py``, tools that take the same
-settings); :func:`from_flag_values` builds the settings back.
+settings); :func:`from_flag_values` builds the settings back, and :func:`require` checks their values with errors that name the flag.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from absl import flags
@@ -83,3 +83,17 @@ def define_flags(defaults: Mapping[str, Any], helps: Mapping[str, str], what: st
               str: flags.DEFINE_string}
     for name, default in defaults.items():
         define[type(default)](name, default, f"{what}: {helps[name]}", flag_values=flag_values)
+
+
+def require(settings: Any, prefix: str, names: Iterable[str], holds: Callable[[Any], bool],
+            expected: str) -> None:
+    """Checks the fields ``names`` of ``settings`` with ``holds``.
+
+    Raises:
+        ValueError: "Expected --<prefix><name> <expected>. Received: <value>" for the first field
+            whose value ``holds`` rejects.
+    """
+    for name in names:
+        value = getattr(settings, name)
+        if not holds(value):
+            raise ValueError(f"Expected --{prefix}{name} {expected}. Received: {value!r}")

@@ -6,14 +6,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+from hpo.optimizer import BACKEND_NAMES
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "cp_"
 PRUNE_OPTIONS = ("uniform", "list", "auto")
 CRITERIA = ("lasso", "l1", "fpgm")
 SOLVERS = ("sklearn", "tf")
 REWARD_POLICIES = ("accuracy", "flops")
-SEARCH_BACKENDS = ("ddpg", "gp", "tpe", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,27 +81,19 @@ class ChannelPruningConfig:
     def __post_init__(self):
         for name, choices in (("prune_option", PRUNE_OPTIONS), ("criterion", CRITERIA),
                               ("solver", SOLVERS), ("reward_policy", REWARD_POLICIES),
-                              ("search_backend", SEARCH_BACKENDS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} in {choices}. "
-                                 f"Received: {getattr(self, name)!r}")
+                              ("search_backend", BACKEND_NAMES)):
+            require(self, FLAG_PREFIX, (name,), choices.__contains__, f"in {choices}")
         for name in ("preserve_ratio", "uniform_preserve_ratio"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"Expected 0 < --{FLAG_PREFIX}{name} <= 1. Received: {value}")
-        for name in ("nb_points_per_layer", "nb_batches", "round_to", "list_group", "nb_rlouts",
-                     "nb_rlouts_min"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
-                                 f"Received: {getattr(self, name)}")
-        for name in ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
-                                 f"Received: {getattr(self, name)}")
-        for name in ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "
-                                 f"Received: {getattr(self, name)}")
+        require(self, FLAG_PREFIX, ("nb_points_per_layer", "nb_batches", "round_to", "list_group",
+                                    "nb_rlouts", "nb_rlouts_min"),
+                lambda value: value >= 1, ">= 1")
+        require(self, FLAG_PREFIX, ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore"),
+                lambda value: value >= 0, ">= 0")
+        require(self, FLAG_PREFIX, ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"),
+                lambda value: value > 0, "> 0")
         if not 0.0 <= self.noise_tolerance < 1.0:
             raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}noise_tolerance < 1. "
                              f"Received: {self.noise_tolerance}")

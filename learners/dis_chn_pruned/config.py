@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "dcp_"
 
@@ -48,17 +48,10 @@ class DisChnPruningConfig:
         if isinstance(self.prune_ratio, bool) or not 0.0 <= self.prune_ratio < 1.0:
             raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}prune_ratio < 1. "
                              f"Received: {self.prune_ratio}")
-        for name in ("nb_stages", "round_to"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
-                                 f"Received: {getattr(self, name)}")
-        for name in ("nb_iters_block", "nb_iters_layer", "batch_size"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
-                                 f"Received: {getattr(self, name)}")
-        if not self.lrn_rate_adam > 0:
-            raise ValueError(f"Expected --{FLAG_PREFIX}lrn_rate_adam > 0. "
-                             f"Received: {self.lrn_rate_adam}")
+        require(self, FLAG_PREFIX, ("nb_stages", "round_to"), lambda value: value >= 1, ">= 1")
+        require(self, FLAG_PREFIX, ("nb_iters_block", "nb_iters_layer", "batch_size"),
+                lambda value: value >= 0, ">= 0")
+        require(self, FLAG_PREFIX, ("lrn_rate_adam",), lambda value: value > 0, "> 0")
 
     @property
     def keep_ratio(self) -> float:

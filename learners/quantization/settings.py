@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from hpo.optimizer import BACKEND_NAMES
 from learners.quantization.buckets import BUCKET_TYPES
 from learners.quantization.quantizers import MAX_BITS
+from utils.dataclass_flags import require
 
-SEARCH_BACKENDS = ("ddpg", "gp", "tpe", "random")
 FLOAT_ACTIVATIONS = 32
 """``activation_bits`` value that leaves activations in float."""
 
@@ -93,17 +94,9 @@ def validate_quantization_settings(settings: QuantizationSettings, prefix: str) 
         raise ValueError(f"Expected {flag('equivalent_bits')} in [{flag('w_bit_min')}, "
                          f"{flag('w_bit_max')}] = [{settings.w_bit_min}, {settings.w_bit_max}]. "
                          f"Received: {settings.equivalent_bits}")
-    if settings.bucket_type not in BUCKET_TYPES:
-        raise ValueError(f"Expected {flag('bucket_type')} in {BUCKET_TYPES}. "
-                         f"Received: {settings.bucket_type!r}")
-    if settings.search_backend not in SEARCH_BACKENDS:
-        raise ValueError(f"Expected {flag('search_backend')} in {SEARCH_BACKENDS}. "
-                         f"Received: {settings.search_backend!r}")
-    for name in ("bucket_size", "nb_rlouts", "nb_rlouts_min"):
-        if getattr(settings, name) < 1:
-            raise ValueError(f"Expected {flag(name)} >= 1. Received: {getattr(settings, name)}")
-    if settings.nb_iters_ft < 0:
-        raise ValueError(f"Expected {flag('nb_iters_ft')} >= 0. Received: {settings.nb_iters_ft}")
-    for name in ("quant_epochs", "lrn_rate"):
-        if not getattr(settings, name) > 0:
-            raise ValueError(f"Expected {flag(name)} > 0. Received: {getattr(settings, name)}")
+    for name, choices in (("bucket_type", BUCKET_TYPES), ("search_backend", BACKEND_NAMES)):
+        require(settings, prefix, (name,), choices.__contains__, f"in {choices}")
+    require(settings, prefix, ("bucket_size", "nb_rlouts", "nb_rlouts_min"),
+            lambda value: value >= 1, ">= 1")
+    require(settings, prefix, ("nb_iters_ft",), lambda value: value >= 0, ">= 0")
+    require(settings, prefix, ("quant_epochs", "lrn_rate"), lambda value: value > 0, "> 0")

@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+from hpo.optimizer import BACKEND_NAMES
+from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "ws_"
 PROTOCOLS = ("uniform", "heurist", "optimal")
 REWARD_TYPES = ("single-obj", "multi-obj")
-SEARCH_BACKENDS = ("ddpg", "gp", "tpe", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,10 +69,8 @@ class WeightSparseConfig:
 
     def __post_init__(self):
         for name, choices in (("prune_ratio_prtl", PROTOCOLS), ("reward_type", REWARD_TYPES),
-                              ("search_backend", SEARCH_BACKENDS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} in {choices}. "
-                                 f"Received: {getattr(self, name)!r}")
+                              ("search_backend", BACKEND_NAMES)):
+            require(self, FLAG_PREFIX, (name,), choices.__contains__, f"in {choices}")
         if not 0.0 <= self.prune_ratio < 1.0:
             raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}prune_ratio < 1 (a fraction of the "
                              f"weights set to zero). Received: {self.prune_ratio}")
@@ -84,19 +82,13 @@ class WeightSparseConfig:
             raise ValueError(f"Expected --{FLAG_PREFIX}iter_ratio_beg < --{FLAG_PREFIX}"
                              f"iter_ratio_end. Received: {self.iter_ratio_beg} >= "
                              f"{self.iter_ratio_end}")
-        for name in ("prune_ratio_exp", "lrn_rate_rg", "lrn_rate_ft"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} > 0. "
-                                 f"Received: {getattr(self, name)}")
-        for name in ("mask_update_step", "nb_rlouts", "nb_rlouts_min"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 1. "
-                                 f"Received: {getattr(self, name)}")
-        for name in ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval", "nb_rlouts_rescore",
-                     "nb_iters_ft_rescore"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Expected --{FLAG_PREFIX}{name} >= 0. "
-                                 f"Received: {getattr(self, name)}")
+        require(self, FLAG_PREFIX, ("prune_ratio_exp", "lrn_rate_rg", "lrn_rate_ft"),
+                lambda value: value > 0, "> 0")
+        require(self, FLAG_PREFIX, ("mask_update_step", "nb_rlouts", "nb_rlouts_min"),
+                lambda value: value >= 1, ">= 1")
+        require(self, FLAG_PREFIX, ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval",
+                                    "nb_rlouts_rescore", "nb_iters_ft_rescore"),
+                lambda value: value >= 0, ">= 0")
 
     @classmethod
     def from_flag_values(cls, values: Mapping[str, Any]) -> WeightSparseConfig:

@@ -11,6 +11,7 @@ from utils.dataclass_flags import (
     flag_defaults,
     flag_help,
     from_flag_values,
+    require,
 )
 
 
@@ -82,3 +83,12 @@ def test_define_flags_types_each_flag_by_its_default_and_round_trips():
     assert from_flag_values(_Settings, "ex_", flag_values.flag_values_dict()) == _Settings(0.25, 7)
     with pytest.raises(flags.IllegalFlagValueError):
         flag_values(["prog", "--ex_count=many"])
+
+
+def test_require_names_the_first_flag_whose_value_fails():
+    settings = _Settings(rate=0.0, count=0)
+    require(settings, "x_", ("count",), lambda value: value >= 0, ">= 0")
+    with pytest.raises(ValueError, match=r"Expected --x_rate > 0\. Received: 0\.0"):
+        require(settings, "x_", ("rate", "count"), lambda value: value > 0, "> 0")
+    with pytest.raises(ValueError, match=r"Expected --x_count in \(1, 2\)\. Received: 0"):
+        require(settings, "x_", ("count",), (1, 2).__contains__, "in (1, 2)")
