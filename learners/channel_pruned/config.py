@@ -50,6 +50,8 @@ class ChannelPruningConfig:
             rewards, and the uniform plan) scored again after nb_iters_ft_rescore Adam steps of
             fine-tuning; the best on that score is kept (0: the best reward is kept).
         nb_iters_ft_rescore: fine-tuning steps of that re-scoring.
+        rescore_margin: how far (in the reward's units) a plan's re-score must beat the uniform
+            plan's to replace it.
         reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
             -max(noise_tolerance, 1 - accuracy) * log(FLOPs)).
         noise_tolerance: floor on 1 - accuracy in the flops reward.
@@ -75,6 +77,7 @@ class ChannelPruningConfig:
     rlout_lrn_rate_ft: float = 3e-4
     nb_rlouts_rescore: int = 0
     nb_iters_ft_rescore: int = 500
+    rescore_margin: float = 0.01
     reward_policy: str = "accuracy"
     noise_tolerance: float = 0.15
 
@@ -90,7 +93,8 @@ class ChannelPruningConfig:
         require(self, FLAG_PREFIX, ("nb_points_per_layer", "nb_batches", "round_to", "list_group",
                                     "nb_rlouts", "nb_rlouts_min"),
                 lambda value: value >= 1, ">= 1")
-        require(self, FLAG_PREFIX, ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore"),
+        require(self, FLAG_PREFIX, ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore",
+                                    "rescore_margin"),
                 lambda value: value >= 0, ">= 0")
         require(self, FLAG_PREFIX, ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"),
                 lambda value: value > 0, "> 0")

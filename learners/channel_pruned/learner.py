@@ -208,7 +208,8 @@ class ChannelPrunedLearner(PrunedModelLearner):
         if settings.nb_rlouts_rescore:  # the leaders and the uniform plan, fine-tuned longer
             best = rescore_leaders(
                 result.trials, reward_after(settings.nb_iters_ft_rescore),
-                settings.nb_rlouts_rescore, always=[0], plan_key=plan_key,
+                settings.nb_rlouts_rescore, default=0, margin=settings.rescore_margin,
+                plan_key=plan_key,
                 store_path=os.path.join(context.output_dir, "search",
                                         f"rescored_ft{settings.nb_iters_ft_rescore}.jsonl"))
         return candidate_ratios(names, best.projected)

@@ -171,7 +171,8 @@ class WeightSparseLearner(Learner):
                          "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
                          "nb_iters_feval": settings.nb_iters_feval},
             first_ratios=first, rescore=rescorer, nb_rescore=settings.nb_rlouts_rescore,
-            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}")
+            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}",
+            rescore_margin=settings.rescore_margin)
 
     def evaluate_one_shot(self, dense: keras.Model, kernels: list[MaskedKernel],
                           plan: SparsityPlan) -> dict:

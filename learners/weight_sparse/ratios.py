@@ -159,7 +159,8 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
                   backend: str, nb_rlouts: int, nb_rlouts_min: int, reward_type: str,
                   seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None,
                   first_ratios: Sequence[Sequence[float]] = (), rescore: Score | None = None,
-                  nb_rescore: int = 0, rescore_name: str = "rescored") -> list[float]:
+                  nb_rescore: int = 0, rescore_name: str = "rescored",
+                  rescore_margin: float = 0.0) -> list[float]:
     """The ``optimal`` protocol: searches one sparsity per kernel; returns the best candidate's.
 
     The search space is one keep ratio (1 - sparsity) per kernel within :func:`search_bounds`,
@@ -171,7 +172,8 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     the search returns nothing they beat on the reward. With ``nb_rescore``, the
     ``nb_rescore`` distinct plans with the highest rewards and the ``first_ratios`` plans are
     scored again by ``rescore`` (:func:`hpo.rescore.rescore_leaders`) and the best on that score
-    is returned. Trials (and re-scores, in ``<rescore_name>.jsonl``) are stored under
+    is returned, unless it beats the first plan's (uniform's) re-score by no more than
+    ``rescore_margin``: then the first plan is. Trials (and re-scores, in ``<rescore_name>.jsonl``) are stored under
     ``store_dir``: a rerun resumes the search.
     """
     sizes = [kernel.size for kernel in kernels]
@@ -226,7 +228,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     if nb_rescore and rescore is not None:
         best = rescore_leaders(
             result.trials, reward_of(rescore), nb_rescore, always=range(len(first)),
-            plan_key=plan_key,
+            default=0, margin=rescore_margin, plan_key=plan_key,
             store_path=os.path.join(store_dir, f"{rescore_name}.jsonl") if store_dir else None)
     return candidate_ratios(best.projected)
 

@@ -45,10 +45,21 @@ def test_rescore_keeps_the_best_on_the_new_score_and_resumes_from_its_file(tmp_p
     assert [json.loads(line)["trial"] for line in path.read_text().splitlines()] == [2, 3, 0]
 
 
-@pytest.mark.parametrize("nb_leaders, trials, expected", [
-    (0, _trials([0.5]), "nb_leaders >= 1"),
-    (1, [], "at least one trial"),
+@pytest.mark.parametrize("margin, expected", [(0.0, 2), (0.05, 2), (0.15, 0), (0.3, 0)])
+def test_the_default_plan_stays_unless_beaten_by_more_than_the_margin(margin, expected):
+    trials = _trials([0.1, 0.5, 0.9])  # trial 0 the default (uniform) plan, re-scored 0.70
+    new_scores = {0.0: 0.70, 1.0: 0.60, 2.0: 0.80}
+    best = rescore_leaders(trials, lambda c: new_scores[c["x"]], 1, default=0, margin=margin,
+                           log=lambda _: None)
+    assert best.trial == expected
+
+
+@pytest.mark.parametrize("nb_leaders, trials, options, expected", [
+    (0, _trials([0.5]), {}, "nb_leaders >= 1"),
+    (1, [], {}, "at least one trial"),
+    (1, _trials([0.5]), {"default": 0, "margin": -0.01}, "margin >= 0. Received: -0.01"),
+    (1, _trials([0.5]), {"default": 1}, r"trial in \[0, 1\). Received: 1"),
 ])
-def test_rescore_refuses_nothing_to_rescore(nb_leaders, trials, expected):
+def test_rescore_refuses_bad_arguments(nb_leaders, trials, options, expected):
     with pytest.raises(ValueError, match=expected):
-        rescore_leaders(trials, lambda c: 0.0, nb_leaders)
+        rescore_leaders(trials, lambda c: 0.0, nb_leaders, **options)
