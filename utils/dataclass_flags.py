@@ -3,7 +3,8 @@
 A settings dataclass documents its fields in the ``Attributes:`` section of its docstring; that
 text becomes each flag's help, so the two never drift apart. :func:`define_flags` defines the
 flags from :func:`flag_defaults` and :func:`flag_help` (``main.py``, tools that take the same
-settings); :func:`from_flag_values` builds the settings back, and :func:`require` checks their values with errors that name the flag.
+settings); :func:`from_flag_values` builds the settings back, and :func:`require` checks their
+values with errors that name the flag.
 """
 
 from __future__ import annotations

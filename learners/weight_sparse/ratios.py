@@ -173,8 +173,8 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     ``nb_rescore`` distinct plans with the highest rewards and the ``first_ratios`` plans are
     scored again by ``rescore`` (:func:`hpo.rescore.rescore_leaders`) and the best on that score
     is returned, unless it beats the first plan's (uniform's) re-score by no more than
-    ``rescore_margin``: then the first plan is. Trials (and re-scores, in ``<rescore_name>.jsonl``) are stored under
-    ``store_dir``: a rerun resumes the search.
+    ``rescore_margin``: then the first plan is. Trials (and re-scores, in
+    ``<rescore_name>.jsonl``) are stored under ``store_dir``: a rerun resumes the search.
     """
     sizes = [kernel.size for kernel in kernels]
     nb_weights, nb_pruned = sum(sizes), total_pruned(sizes, ratio)
