@@ -37,14 +37,18 @@ def test_evaluate_is_one_exact_pass():
 
 
 def test_adam_steps_learn_from_the_batches_they_are_given():
+    keras.utils.set_random_seed(0)
     dataset = create_dataset(DataConfig(batch_size=32))
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
-    before = evaluate(model, dataset.eval_dataset())["accuracy"]
+    before = evaluate(model, dataset.eval_dataset())
     batches = iter(dataset.train_dataset(repeat=True))
     first = adam_steps(model, batches, 1, 1e-2)
     last = adam_steps(model, batches, 100, 1e-2)
-    assert last < first / 2
-    assert evaluate(model, dataset.eval_dataset())["accuracy"] > max(0.5, before + 0.2)
+    after = evaluate(model, dataset.eval_dataset())
+    # The returned loss is one batch's of 32 (noisy): compared loosely; the eval pass is the measure.
+    assert last < first
+    assert after["loss"] < before["loss"] / 2
+    assert after["accuracy"] > max(0.5, before["accuracy"] + 0.2)
 
 
 def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):
