@@ -27,13 +27,17 @@ def pad_crop_flip_image(image: tf.Tensor, padding: int, flip: bool = True) -> tf
     return tf.image.random_flip_left_right(image) if flip else image
 
 
-def pad_crop_flip_batch(images: tf.Tensor, padding: int, flip: bool = True) -> tf.Tensor:
+def pad_crop_flip_batch(images: tf.Tensor, padding: int, flip: bool = True, *,
+                        seed: tf.Tensor) -> tf.Tensor:
     """Batch version of :func:`pad_crop_flip_image`, with an independent crop and flip per image.
 
     Args:
         images: ``[B, H, W, C]`` float images (static H and W).
         padding: pixels of zero padding on each side before cropping back to ``H x W``.
         flip: whether to flip each image horizontally with probability 1/2.
+        seed: ``[2]`` integer seed of the stateless draws: the same seed gives the same crops and
+            flips, whatever else ran in the process (stateful random ops share their state across
+            a pipeline's parallel calls and every pipeline built before).
 
     Returns:
         The augmented ``[B, H, W, C]`` batch.
@@ -41,11 +45,14 @@ def pad_crop_flip_batch(images: tf.Tensor, padding: int, flip: bool = True) -> t
     height, width = images.shape[1], images.shape[2]
     batch = tf.shape(images)[0]
     padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
-    offsets = tf.random.uniform((batch, 2), 0, 2 * padding + 1, dtype=tf.int32)
+    offset_seed = tf.random.experimental.stateless_fold_in(seed, 0)
+    offsets = tf.random.stateless_uniform((batch, 2), offset_seed, 0, 2 * padding + 1,
+                                          dtype=tf.int32)
     rows = offsets[:, :1] + tf.range(height)[None, :]
     columns = offsets[:, 1:] + tf.range(width)[None, :]
     if flip:
-        flipped = tf.random.uniform((batch, 1), 0, 2, dtype=tf.int32) > 0
+        flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        flipped = tf.random.stateless_uniform((batch, 1), flip_seed, 0, 2, dtype=tf.int32) > 0
         columns = tf.where(flipped, tf.reverse(columns, axis=[1]), columns)
     cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
     return tf.gather(cropped, columns, axis=2, batch_dims=1)
@@ -86,13 +93,18 @@ class PadCropFlipMixin:
         ds = self.shuffled_train_examples(exclude_val=exclude_val, repeat=repeat,
                                           shuffle_seed=shuffle_seed)
         ds = ds.map(self.decode, num_parallel_calls=AUTOTUNE)
-        ds = ds.batch(batch_size or self.config.batch_size, drop_remainder=True)
+        # Batch i is augmented from the seed (shuffle seed, i): a fine-tune draws the same crops
+        # and flips whatever pipelines the process built before (a search's roll-outs, say).
+        ds = ds.batch(batch_size or self.config.batch_size, drop_remainder=True).enumerate()
         augment, padding, flip = self.config.augment, self.augment_padding, self.augment_flip
+        seed = self.config.seed if shuffle_seed is None else shuffle_seed
 
-        def normalize_and_augment(images, labels):
+        def normalize_and_augment(index, batch):
+            images, labels = batch
             images = self.normalize(images)
             if augment:
-                images = pad_crop_flip_batch(images, padding, flip)
+                images = pad_crop_flip_batch(images, padding, flip,
+                                             seed=tf.stack([tf.constant(seed, tf.int64), index]))
             return images, labels
 
         return ds.map(normalize_and_augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
