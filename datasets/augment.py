@@ -97,7 +97,7 @@ class PadCropFlipMixin:
         # and flips whatever pipelines the process built before (a search's roll-outs, say).
         ds = ds.batch(batch_size or self.config.batch_size, drop_remainder=True).enumerate()
         augment, padding, flip = self.config.augment, self.augment_padding, self.augment_flip
-        seed = self.config.seed if shuffle_seed is None else shuffle_seed
+        seed = self.train_seed(shuffle_seed)
 
         def normalize_and_augment(index, batch):
             images, labels = batch

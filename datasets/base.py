@@ -142,14 +142,19 @@ class Dataset(abc.ABC):
                     num_parallel_calls=AUTOTUNE)
         return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
+    def train_seed(self, shuffle_seed: int | None) -> int:
+        """The seed of the training stream (shuffle, and augmentation where it is keyed):
+        ``shuffle_seed``, or ``config.seed`` without one."""
+        return self.config.seed if shuffle_seed is None else shuffle_seed
+
     def shuffled_train_examples(self, *, exclude_val: bool, repeat: bool,
                                 shuffle_seed: int | None) -> tf.data.Dataset:
         """Raw training examples, shuffled (and repeated); what ``train_dataset`` batches."""
         ds = self._train_examples()
         if exclude_val:
             ds = ds.skip(self.nb_smpls_val)
-        seed = self.config.seed if shuffle_seed is None else shuffle_seed
-        ds = ds.shuffle(self.config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(self.config.shuffle_buffer, seed=self.train_seed(shuffle_seed),
+                        reshuffle_each_iteration=True)
         return ds.repeat() if repeat else ds
 
     def val_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:

@@ -71,7 +71,8 @@ def rescore_leaders(trials: Sequence[Trial], objective: Objective, nb_leaders: i
     if default is not None and not 0 <= default < len(trials):
         raise ValueError(f"Expected the default plan's trial in [0, {len(trials)}). "
                          f"Received: {default}")
-    always = [*always, *([] if default is None else [default])]
+    if default is not None:
+        always = [*always, default]
     done = (dict(read_json_lines(store_path, lambda r: (int(r["trial"]), float(r["score"])),
                                  "re-score"))
             if store_path is not None else {})

@@ -91,9 +91,8 @@ class WeightSparseConfig:
         require(self, FLAG_PREFIX, ("mask_update_step", "nb_rlouts", "nb_rlouts_min"),
                 lambda value: value >= 1, ">= 1")
         require(self, FLAG_PREFIX, ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval",
-                                    "nb_rlouts_rescore", "nb_iters_ft_rescore"),
+                                    "nb_rlouts_rescore", "nb_iters_ft_rescore", "rescore_margin"),
                 lambda value: value >= 0, ">= 0")
-        require(self, FLAG_PREFIX, ("rescore_margin",), lambda value: value >= 0, ">= 0")
 
     @classmethod
     def from_flag_values(cls, values: Mapping[str, Any]) -> WeightSparseConfig:
