@@ -4,32 +4,20 @@ The training stream of these datasets is augmented per *batch*: every image stil
 random crop offset and flip, but the work is two batched gathers instead of three ops per image,
 which keeps one CPU core well above the throughput a small network trains at. ``preprocess``
 (used for single images and the deterministic splits) applies the same augmentation per image.
+The draws are stateless, keyed by the training stream's seed and the batch's index.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from datasets.base import AUTOTUNE
-
-
-def pad_crop_flip_image(image: tf.Tensor, padding: int, flip: bool = True) -> tf.Tensor:
-    """Zero-pads one ``[H, W, C]`` image by ``padding`` per side, crops ``H x W`` back at random.
-
-    Args:
-        image: ``[H, W, C]`` float image with a static shape.
-        padding: pixels of zero padding on each side.
-        flip: whether to also flip horizontally with probability 1/2.
-    """
-    height, width, channels = image.shape
-    image = tf.image.resize_with_crop_or_pad(image, height + 2 * padding, width + 2 * padding)
-    image = tf.image.random_crop(image, (height, width, channels))
-    return tf.image.random_flip_left_right(image) if flip else image
+from datasets.base import AUTOTUNE, augment_key
 
 
 def pad_crop_flip_batch(images: tf.Tensor, padding: int, flip: bool = True, *,
                         seed: tf.Tensor) -> tf.Tensor:
-    """Batch version of :func:`pad_crop_flip_image`, with an independent crop and flip per image.
+    """Zero-pads a batch by ``padding`` per side and crops each image back to ``H x W`` at a random
+    offset (and flips it with probability 1/2): an independent crop and flip per image.
 
     Args:
         images: ``[B, H, W, C]`` float images (static H and W).
@@ -79,11 +67,12 @@ class PadCropFlipMixin:
         """Float normalisation of one ``[H, W, C]`` image or a ``[B, H, W, C]`` batch."""
         raise NotImplementedError
 
-    def preprocess(self, image, label, training):
+    def preprocess(self, image, label, augment_seed):
         image, label = self.decode(image, label)
         image = self.normalize(image)
-        if training:
-            image = pad_crop_flip_image(image, self.augment_padding, self.augment_flip)
+        if augment_seed is not None:
+            image = pad_crop_flip_batch(image[None], self.augment_padding, self.augment_flip,
+                                        seed=augment_seed)[0]
         return image, label
 
     def train_dataset(self, *, exclude_val: bool = False, repeat: bool = True,
@@ -103,8 +92,7 @@ class PadCropFlipMixin:
             images, labels = batch
             images = self.normalize(images)
             if augment:
-                images = pad_crop_flip_batch(images, padding, flip,
-                                             seed=tf.stack([tf.constant(seed, tf.int64), index]))
+                images = pad_crop_flip_batch(images, padding, flip, seed=augment_key(seed, index))
             return images, labels
 
         return ds.map(normalize_and_augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -22,6 +22,12 @@ import tensorflow as tf
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def augment_key(seed: int, index: tf.Tensor) -> tf.Tensor:
+    """The ``[2]`` int64 seed of the stateless augmentation of item ``index`` (an example or a
+    batch) of the training stream with seed ``seed``."""
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+
+
 class DataError(ValueError):
     """Bad input data: a missing directory, a corrupt file, an unexpected format."""
 
@@ -105,10 +111,15 @@ class Dataset(abc.ABC):
         """Unbatched ``(image, label)`` evaluation examples in a fixed, deterministic order."""
 
     @abc.abstractmethod
-    def preprocess(self, image: tf.Tensor, label: tf.Tensor, training: bool):
+    def preprocess(self, image: tf.Tensor, label: tf.Tensor, augment_seed: tf.Tensor | None):
         """Maps one raw example to ``(float32 image of input_shape, int32 label)``.
 
-        ``training=True`` applies the dataset's augmentation (when ``config.augment``).
+        Args:
+            image, label: one raw example.
+            augment_seed: ``None`` for the deterministic splits; for an augmented training example
+                the ``[2]`` int64 seed its random draws are made from, with stateless ops: the same
+                seed gives the same image whatever else ran in the process before (stateful random
+                ops share one state with every pipeline the process built, a search's included).
         """
 
     # ----------------------------------------------------------------- derived
@@ -138,8 +149,13 @@ class Dataset(abc.ABC):
         """
         ds = self.shuffled_train_examples(exclude_val=exclude_val, repeat=repeat,
                                           shuffle_seed=shuffle_seed)
-        ds = ds.map(lambda x, y: self.preprocess(x, y, training=self.config.augment),
-                    num_parallel_calls=AUTOTUNE)
+        # Example i of the stream is augmented from the seed (shuffle seed, i).
+        augment, seed = self.config.augment, self.train_seed(shuffle_seed)
+
+        def preprocess_example(index, example):
+            return self.preprocess(*example, augment_seed=augment_key(seed, index) if augment else None)
+
+        ds = ds.enumerate().map(preprocess_example, num_parallel_calls=AUTOTUNE)
         return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
     def train_seed(self, shuffle_seed: int | None) -> int:
@@ -169,13 +185,13 @@ class Dataset(abc.ABC):
     def calibration_images(self, nb_images: int) -> np.ndarray:
         """``nb_images`` preprocessed training images without augmentation (int8 calibration)."""
         ds = self._train_examples().take(nb_images)
-        ds = ds.map(lambda x, y: self.preprocess(x, y, training=False)[0], num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None)[0], num_parallel_calls=AUTOTUNE)
         batches = list(ds.batch(256).as_numpy_iterator())
         if not batches:
             return np.zeros((0, *self.input_shape), np.float32)
         return np.concatenate(batches, axis=0)
 
     def _single_pass(self, ds: tf.data.Dataset, batch_size: int | None) -> tf.data.Dataset:
-        ds = ds.map(lambda x, y: self.preprocess(x, y, training=False), num_parallel_calls=AUTOTUNE,
+        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None), num_parallel_calls=AUTOTUNE,
                     deterministic=True)
         return ds.batch(batch_size or self.config.batch_size_eval).prefetch(AUTOTUNE)

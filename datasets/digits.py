@@ -59,10 +59,10 @@ class DigitsDataset(Dataset):
         _, _, x, y = _load_split()
         return tf.data.Dataset.from_tensor_slices((x, y))
 
-    def preprocess(self, image, label, training):
+    def preprocess(self, image, label, augment_seed):
         image = tf.cast(image, tf.float32)
-        if training:
+        if augment_seed is not None:
             # One-pixel random translation on the blank background: the digits are only 8x8.
             image = tf.image.resize_with_crop_or_pad(image, 10, 10)
-            image = tf.image.random_crop(image, (8, 8, 1))
+            image = tf.image.stateless_random_crop(image, (8, 8, 1), seed=augment_seed)
         return (image - 0.3) / 0.4, tf.cast(label, tf.int32)

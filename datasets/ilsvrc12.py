@@ -14,10 +14,11 @@ a truncated file is a ``DataError`` naming it). ``__init__`` checks that both fi
 and that the first training record has the two required features.
 
 Preprocessing follows the TF official ResNet ImageNet pipeline used by PocketFlow. Training:
-a random crop sampled by ``tf.image.sample_distorted_bounding_box`` (covering at least 10 % of
+a random crop sampled by ``tf.image.stateless_sample_distorted_bounding_box`` (covering at least 10 % of
 the union of the bounding boxes, or of the whole image when there are none; aspect ratio
 3/4..4/3; 5-100 % of the area), decoded with ``decode_and_crop_jpeg``, a random horizontal flip
-and a bilinear resize to ``image_size``. Evaluation: an aspect-preserving resize of the short
+and a bilinear resize to ``image_size``; the draws are keyed by the stream's seed and the
+example's index. Evaluation: an aspect-preserving resize of the short
 side to ``256 / 224 * image_size``, then a central ``image_size`` crop. Both subtract the RGB
 mean (123.68, 116.78, 103.94), without scaling by a standard deviation.
 """
@@ -96,17 +97,23 @@ def parse_example(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tenso
     return image, tf.cast(features["image/class/label"], tf.int32)
 
 
-def random_resized_crop(encoded: tf.Tensor, bbox: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Decodes a distorted-bounding-box crop of a JPEG, flips it at random, resizes it (float)."""
+def random_resized_crop(encoded: tf.Tensor, bbox: tf.Tensor, image_size: int,
+                        seed: tf.Tensor) -> tf.Tensor:
+    """Decodes a distorted-bounding-box crop of a JPEG, flips it at random, resizes it (float).
+
+    The box and the flip are drawn from stateless ops keyed by ``seed`` (``[2]`` integers).
+    """
     whole_image = tf.constant([[0.0, 0.0, 1.0, 1.0]])
     bbox = tf.cond(tf.shape(bbox)[0] > 0, lambda: bbox, lambda: whole_image)
-    begin, size, _ = tf.image.sample_distorted_bounding_box(
-        tf.io.extract_jpeg_shape(encoded), bounding_boxes=bbox[None], min_object_covered=0.1,
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.io.extract_jpeg_shape(encoded), bounding_boxes=bbox[None],
+        seed=tf.random.experimental.stateless_fold_in(seed, 0), min_object_covered=0.1,
         aspect_ratio_range=(0.75, 1.33), area_range=(0.05, 1.0), max_attempts=100,
         use_image_if_no_bounding_boxes=True)
     crop_window = tf.stack([begin[0], begin[1], size[0], size[1]])
     image = tf.io.decode_and_crop_jpeg(encoded, crop_window, channels=3)
-    image = tf.image.random_flip_left_right(image)
+    image = tf.image.stateless_random_flip_left_right(
+        image, seed=tf.random.experimental.stateless_fold_in(seed, 1))
     return tf.image.resize(image, (image_size, image_size))
 
 
@@ -194,9 +201,10 @@ class Ilsvrc12Dataset(Dataset):
     def _eval_examples(self):
         return self._records(self.eval_paths)
 
-    def preprocess(self, image, label, training):
-        if training:
-            pixels = random_resized_crop(image["encoded"], image["bbox"], self.image_size)
+    def preprocess(self, image, label, augment_seed):
+        if augment_seed is not None:
+            pixels = random_resized_crop(image["encoded"], image["bbox"], self.image_size,
+                                         augment_seed)
         else:
             pixels = resize_and_central_crop(image["encoded"], self.image_size)
         return pixels - tf.constant(RGB_MEAN), tf.cast(label, tf.int32)

@@ -64,21 +64,6 @@ def test_batch_augmentation_varies_per_image():
     assert not np.array_equal(pad_crop_flip_batch(images, padding=4, seed=[0, 1]).numpy(), augmented)
 
 
-def test_training_batches_are_the_same_whatever_ran_before(tmp_path):
-    """The augmentation is keyed by the seed and the batch: a second pipeline (a search's, then
-    the final fine-tune's) draws what the first drew, and another seed draws otherwise."""
-    write_cifar10_binary(tmp_path, nb_train_per_file=16, nb_eval=4)
-    dataset = create_dataset(_config(tmp_path))
-
-    def batches(seed):
-        return [x for x, _ in dataset.train_dataset(shuffle_seed=seed).take(6).as_numpy_iterator()]
-
-    first = batches(3)
-    tf.random.uniform((7,))  # a stateful draw in between
-    assert all(np.array_equal(a, b) for a, b in zip(first, batches(3), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, batches(4), strict=True))
-
-
 def test_missing_dir(tmp_path):
     with pytest.raises(DataError, match="nowhere.*"):
         create_dataset(_config(tmp_path / "nowhere"))
