@@ -153,7 +153,8 @@ class Dataset(abc.ABC):
         augment, seed = self.config.augment, self.train_seed(shuffle_seed)
 
         def preprocess_example(index, example):
-            return self.preprocess(*example, augment_seed=augment_key(seed, index) if augment else None)
+            key = augment_key(seed, index) if augment else None
+            return self.preprocess(*example, augment_seed=key)
 
         ds = ds.enumerate().map(preprocess_example, num_parallel_calls=AUTOTUNE)
         return ds.batch(batch_size or self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
@@ -185,13 +186,14 @@ class Dataset(abc.ABC):
     def calibration_images(self, nb_images: int) -> np.ndarray:
         """``nb_images`` preprocessed training images without augmentation (int8 calibration)."""
         ds = self._train_examples().take(nb_images)
-        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None)[0], num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None)[0],
+                    num_parallel_calls=AUTOTUNE)
         batches = list(ds.batch(256).as_numpy_iterator())
         if not batches:
             return np.zeros((0, *self.input_shape), np.float32)
         return np.concatenate(batches, axis=0)
 
     def _single_pass(self, ds: tf.data.Dataset, batch_size: int | None) -> tf.data.Dataset:
-        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None), num_parallel_calls=AUTOTUNE,
-                    deterministic=True)
+        ds = ds.map(lambda x, y: self.preprocess(x, y, augment_seed=None),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
         return ds.batch(batch_size or self.config.batch_size_eval).prefetch(AUTOTUNE)

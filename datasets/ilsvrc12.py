@@ -13,14 +13,14 @@ on first use, by walking the TFRecord framing of each file (a seek per record, n
 a truncated file is a ``DataError`` naming it). ``__init__`` checks that both file sets exist
 and that the first training record has the two required features.
 
-Preprocessing follows the TF official ResNet ImageNet pipeline used by PocketFlow. Training:
-a random crop sampled by ``tf.image.stateless_sample_distorted_bounding_box`` (covering at least 10 % of
-the union of the bounding boxes, or of the whole image when there are none; aspect ratio
+Preprocessing follows the TF official ResNet ImageNet pipeline used by PocketFlow. Training: a
+random crop sampled by ``tf.image.stateless_sample_distorted_bounding_box`` (covering at least
+10 % of the union of the bounding boxes, or of the whole image when there are none; aspect ratio
 3/4..4/3; 5-100 % of the area), decoded with ``decode_and_crop_jpeg``, a random horizontal flip
 and a bilinear resize to ``image_size``; the draws are keyed by the stream's seed and the
-example's index. Evaluation: an aspect-preserving resize of the short
-side to ``256 / 224 * image_size``, then a central ``image_size`` crop. Both subtract the RGB
-mean (123.68, 116.78, 103.94), without scaling by a standard deviation.
+example's index. Evaluation: an aspect-preserving resize of the short side to ``256 / 224 *
+image_size``, then a central ``image_size`` crop. Both subtract the RGB mean (123.68, 116.78,
+103.94), without scaling by a standard deviation.
 """
 
 from __future__ import annotations
