@@ -129,14 +129,21 @@ def _start_training_and_signal(tmp_path, signal_number):
                                    stderr=subprocess.DEVNULL)
     finally:
         signal.signal(signal.SIGINT, previous)
-    index = tmp_path / "out" / "checkpoints" / "checkpoint"
+    # The "checkpoint" event is logged after the checkpoint is written: waiting for the index
+    # file alone let a loaded machine kill the run between the two.
+    events = tmp_path / "logs" / "events.jsonl"
+
+    def checkpointed():  # whole lines only: the run may be writing the last one
+        lines = events.read_text().split("\n")[:-1] if events.exists() else []
+        return any(json.loads(line)["event"] == "checkpoint" for line in lines)
+
     deadline = time.time() + 600  # start-up alone can take minutes on a loaded 2-core machine
-    while not index.exists() and process.poll() is None and time.time() < deadline:
+    while not checkpointed() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    if not index.exists():
+    if not checkpointed():
         process.kill()
-        pytest.fail(f"expected a first checkpoint at {index} within 600 s. Received: none "
-                    f"(exit code {process.wait()})")
+        pytest.fail(f"expected a first checkpoint event in {events} within 600 s. Received: "
+                    f"none (exit code {process.wait()})")
     process.send_signal(signal_number)
     return command, env, process.wait()
 
