@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from datasets import DataConfig, DataError, create_dataset
 from datasets.augment import pad_crop_flip_batch
