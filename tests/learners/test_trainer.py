@@ -110,8 +110,9 @@ def test_the_same_seeded_training_ends_with_the_same_weights_whatever_ran_before
 
 
 def _events(log_dir):
+    """The logged events; a last line still being written (no newline yet) is left out."""
     with open(os.path.join(log_dir, "events.jsonl")) as handle:
-        return [json.loads(line) for line in handle]
+        return [json.loads(line) for line in handle.read().split("\n")[:-1]]
 
 
 def _start_training_and_signal(tmp_path, signal_number):
@@ -133,9 +134,8 @@ def _start_training_and_signal(tmp_path, signal_number):
     # file alone let a loaded machine kill the run between the two.
     events = tmp_path / "logs" / "events.jsonl"
 
-    def checkpointed():  # whole lines only: the run may be writing the last one
-        lines = events.read_text().split("\n")[:-1] if events.exists() else []
-        return any(json.loads(line)["event"] == "checkpoint" for line in lines)
+    def checkpointed():
+        return events.exists() and any(e["event"] == "checkpoint" for e in _events(events.parent))
 
     deadline = time.time() + 600  # start-up alone can take minutes on a loaded 2-core machine
     while not checkpointed() and process.poll() is None and time.time() < deadline:
