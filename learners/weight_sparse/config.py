@@ -34,7 +34,9 @@ class WeightSparseConfig:
             gp, tpe or random.
         nb_rlouts: roll-outs (candidates) of the optimal protocol's search.
         nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
-        lrn_rate_rg: Adam learning rate of a roll-out's layer-wise regression.
+        lrn_rate_rg: Adam learning rate of a roll-out's layer-wise regression. The original's
+            3e-2 moves each weight by up to 0.6 in 20 steps and took ResNet-20 at 50 % sparsity
+            to chance accuracy; 1e-4 raised it from 84.68 to 89.76 % (docs/sparsity.md).
         nb_iters_rg: steps of a roll-out's layer-wise regression (0: none).
         lrn_rate_ft: Adam learning rate of a roll-out's global fine-tuning.
         nb_iters_ft: steps of a roll-out's global fine-tuning (0: none).
@@ -61,7 +63,7 @@ class WeightSparseConfig:
     search_backend: str = "ddpg"
     nb_rlouts: int = 200
     nb_rlouts_min: int = 50
-    lrn_rate_rg: float = 3e-2
+    lrn_rate_rg: float = 1e-4
     nb_iters_rg: int = 20
     lrn_rate_ft: float = 3e-4
     nb_iters_ft: int = 400

@@ -6,7 +6,10 @@ counts, then
 1. layer-wise regression: Adam (``--ws_lrn_rate_rg``) for ``--ws_nb_iters_rg`` steps on the sum
    over masked layers of the mean squared difference between the layer's output in the pruned
    copy -- computed from the pruned copy's own input to that layer, held fixed -- and in the
-   pre-trained model;
+   pre-trained model. A regression that ends with a higher loss on its first batch than it
+   started with (a rate too high for the kernels' scale: the original's 3e-2 took ResNet-20 at
+   50 % sparsity to chance accuracy, docs/sparsity.md) is undone, and the first such roll-out
+   logs a warning naming the flag;
 2. global fine-tuning: Adam (``--ws_lrn_rate_ft``) on the task loss for ``--ws_nb_iters_ft``
    steps;
 3. accuracy on ``--ws_nb_iters_feval`` batches of the validation split (0: all of it).
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from datasets.base import Dataset
 from learners.trainer import cross_entropy_step, top_k_accuracy
@@ -72,6 +76,7 @@ class RolloutScorer:
         self._train = iter(dataset.train_dataset(exclude_val=True, repeat=True))
         val = dataset.val_dataset()
         self._val = val.take(settings.nb_iters_feval) if settings.nb_iters_feval else val
+        self._warned = False
         self.regression_optimizer = keras.optimizers.Adam(settings.lrn_rate_rg)
         self.finetune_optimizer = keras.optimizers.Adam(settings.lrn_rate_ft)
         self._build_steps()
@@ -98,16 +103,19 @@ class RolloutScorer:
             for variable, mask in zip(variables, masks, strict=True):
                 variable.assign(variable * mask)
 
-        @tf.function
-        def regression_step(images):
+        def regression_loss(images):
             layer_inputs = inputs_model(images, training=False)
             layer_targets = targets_model(images, training=False)
             if not isinstance(layer_inputs, (list, tuple)):  # a single regressed layer
                 layer_inputs, layer_targets = [layer_inputs], [layer_targets]
+            return tf.add_n([
+                tf.reduce_mean(tf.square(layer(tf.stop_gradient(x)) - tf.stop_gradient(y)))
+                for layer, x, y in zip(layers, layer_inputs, layer_targets, strict=True)])
+
+        @tf.function
+        def regression_step(images):
             with tf.GradientTape() as tape:
-                loss = tf.add_n([
-                    tf.reduce_mean(tf.square(layer(tf.stop_gradient(x)) - tf.stop_gradient(y)))
-                    for layer, x, y in zip(layers, layer_inputs, layer_targets, strict=True)])
+                loss = regression_loss(images)
             gradients = tape.gradient(loss, regressed)
             regression_optimizer.apply_gradients(
                 [(g * m, v) for g, m, v in zip(gradients, regressed_masks, regressed, strict=True)])
@@ -119,6 +127,8 @@ class RolloutScorer:
             return tf.reduce_sum(top_k_accuracy(labels, model(images, training=False)))
 
         self._regression_step = regression_step if rows else None
+        self._regression_loss = tf.function(regression_loss) if rows else None
+        self._regressed = regressed
         self._finetune_step = cross_entropy_step(model, finetune_optimizer,
                                                  gradient_masks=mask_of, after_step=apply_masks)
         self._correct = correct
@@ -137,7 +147,9 @@ class RolloutScorer:
 
         Returns:
             ``accuracy`` after fine-tuning and ``accuracy_before_ft`` right after pruning, both
-            on the validation batches, and the phases' final losses.
+            on the validation batches; the regression's loss on its first batch before and after
+            it (``regression_loss_start``, ``regression_loss``) and whether it was undone
+            (``regression_undone``, 1.0 or 0.0); the fine-tuning's last loss.
         """
         self.model.set_weights(self._dense_weights)
         for optimizer in (self.regression_optimizer, self.finetune_optimizer):
@@ -150,12 +162,33 @@ class RolloutScorer:
         metrics = {"accuracy_before_ft": self.accuracy()}
         settings = self.settings
         if self._regression_step is not None and settings.nb_iters_rg:
-            for _ in range(settings.nb_iters_rg):
-                loss = self._regression_step(next(self._train)[0])
-            metrics["regression_loss"] = float(loss)
+            metrics.update(self._regress())
         for _ in range(settings.nb_iters_ft):
             loss = self._finetune_step(*next(self._train))
         if settings.nb_iters_ft:
             metrics["finetune_loss"] = float(loss)
         metrics["accuracy"] = self.accuracy()
         return metrics
+
+    def _regress(self) -> dict[str, float]:
+        """The layer-wise regression; undone when it ends above the loss it started from."""
+        first = next(self._train)[0]
+        start_weights = [np.asarray(variable) for variable in self._regressed]
+        start = float(self._regression_step(first))  # the loss before the step's update
+        for _ in range(self.settings.nb_iters_rg - 1):
+            self._regression_step(next(self._train)[0])
+        end = float(self._regression_loss(first))
+        undone = not end <= start  # also for a NaN
+        if undone:
+            for variable, value in zip(self._regressed, start_weights, strict=True):
+                variable.assign(value)
+            if not self._warned:
+                self._warned = True
+                logging.warning(
+                    "weight-sparse: a roll-out's layer-wise regression raised its loss from %.4g "
+                    "to %.4g, so it was undone; expected a --ws_lrn_rate_rg small against the "
+                    "kernels' weights (1e-4 suits ResNet-20). Received: %g. Roll-outs whose "
+                    "regression is undone count it in their trials' regression_undone",
+                    start, end, self.settings.lrn_rate_rg)
+        return {"regression_loss_start": start, "regression_loss": end,
+                "regression_undone": float(undone)}

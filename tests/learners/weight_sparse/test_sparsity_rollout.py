@@ -1,12 +1,16 @@
 """A roll-out's fast fine-tuning keeps the candidate's zeros and leaves the dense model alone."""
 
+from unittest import mock
+
 import keras
 import numpy as np
+import pytest
 
 from datasets.base import DataConfig
 from datasets.registry import create_dataset
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import maskable_kernels
+from learners.weight_sparse import rollout
 from learners.weight_sparse.rollout import RolloutScorer
 
 
@@ -29,3 +33,33 @@ def test_rollouts_keep_each_candidates_zeros_and_start_from_the_dense_model():
         assert zeros == counts
     for weight, original in zip(dense.weights, before):
         np.testing.assert_array_equal(np.asarray(weight), original)
+
+
+def _conv_net() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="fc")(x))
+
+
+@pytest.mark.parametrize("lrn_rate_rg, undone", [(30.0, True), (1e-5, False)])
+def test_a_regression_that_raises_its_loss_is_undone_and_warned_about(lrn_rate_rg, undone):
+    dense = _conv_net()
+    kernels = maskable_kernels(dense)
+    scorer = RolloutScorer(dense, kernels, create_dataset(DataConfig(batch_size=32)),
+                           WeightSparseConfig(lrn_rate_rg=lrn_rate_rg, nb_iters_rg=5,
+                                              nb_iters_ft=0, nb_iters_feval=1))
+    counts = [36, 288, 40]
+    with mock.patch.object(rollout.logging, "warning") as warning:
+        metrics = scorer(counts)
+        scorer(counts)
+    assert metrics["regression_undone"] == float(undone)
+    assert (metrics["regression_loss"] > metrics["regression_loss_start"]) == undone
+    assert warning.call_count == int(undone)  # once per scorer, not once per roll-out
+    if undone:
+        assert "--ws_lrn_rate_rg" in warning.call_args.args[0]
+    pruned = [np.asarray(k.variable(dense)) * np.asarray(m) for k, m in zip(kernels, scorer.masks)]
+    same = [np.array_equal(np.asarray(v), p) for v, p in zip(scorer.variables, pruned)]
+    assert same == ([True] * 3 if undone else [False, False, False])
