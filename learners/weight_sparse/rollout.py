@@ -128,7 +128,6 @@ class RolloutScorer:
 
         self._regression_step = regression_step if rows else None
         self._regression_loss = tf.function(regression_loss) if rows else None
-        self._regressed = regressed
         self._finetune_step = cross_entropy_step(model, finetune_optimizer,
                                                  gradient_masks=mask_of, after_step=apply_masks)
         self._correct = correct
@@ -173,15 +172,15 @@ class RolloutScorer:
     def _regress(self) -> dict[str, float]:
         """The layer-wise regression; undone when it ends above the loss it started from."""
         first = next(self._train)[0]
-        start_weights = [np.asarray(variable) for variable in self._regressed]
         start = float(self._regression_step(first))  # the loss before the step's update
         for _ in range(self.settings.nb_iters_rg - 1):
             self._regression_step(next(self._train)[0])
         end = float(self._regression_loss(first))
         undone = not end <= start  # also for a NaN
-        if undone:
-            for variable, value in zip(self._regressed, start_weights, strict=True):
-                variable.assign(value)
+        if undone:  # back to the pre-trained kernels under the candidate's masks
+            for variable, dense_kernel in zip(self.variables, self._dense_kernels, strict=True):
+                variable.assign(dense_kernel)
+            self._apply_masks()
             if not self._warned:
                 self._warned = True
                 logging.warning(

@@ -31,7 +31,7 @@ from datasets.base import DataConfig
 from datasets.registry import create_dataset
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import maskable_kernels
-from learners.weight_sparse.ratios import allocate, total_pruned, uniform_ratios
+from learners.weight_sparse.ratios import SparsityPlan, uniform_ratios
 from learners.weight_sparse.rollout import RolloutScorer
 
 
@@ -64,7 +64,9 @@ def probe(model: keras.Model, data: DataConfig, ratios: Sequence[float],
     sizes = [kernel.size for kernel in kernels]
     rows = []
     for ratio in ratios:
-        counts = allocate(sizes, uniform_ratios(sizes, ratio), total_pruned(sizes, ratio))
+        plan = SparsityPlan.build(kernels, uniform_ratios(sizes, ratio), ratio, "uniform",
+                                  prune_depthwise=False)
+        counts = list(plan.pruned.values())
         for variant in variants:
             keras.utils.set_random_seed(seed)
             settings = WeightSparseConfig(

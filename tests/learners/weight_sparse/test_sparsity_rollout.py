@@ -8,9 +8,9 @@ import pytest
 
 from datasets.base import DataConfig
 from datasets.registry import create_dataset
+from learners.weight_sparse import rollout
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import maskable_kernels
-from learners.weight_sparse import rollout
 from learners.weight_sparse.rollout import RolloutScorer
 
 
