@@ -1,19 +1,11 @@
 """Tests of tools/benchmark/sparse_rollout_probe.py on digits and a tiny convolutional model."""
 
-import keras
 import pytest
 
 from datasets.base import DataConfig
+from tests.fixtures.digits_models import digits_convnet
 from tools.benchmark import sparse_rollout_probe
 from tools.benchmark.sparse_rollout_probe import Variant
-
-
-def _tiny_model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(10, name="fc")(x))
 
 
 def test_variant_parse_and_its_error():
@@ -24,7 +16,7 @@ def test_variant_parse_and_its_error():
 
 def test_probe_rows_and_a_roll_out_without_training_scores_the_pruned_model():
     rows = sparse_rollout_probe.probe(
-        _tiny_model(), DataConfig(batch_size=32), [0.5, 0.75],
+        digits_convnet(), DataConfig(batch_size=32), [0.5, 0.75],
         [Variant(1e-3, 0, 1e-3, 0), Variant(1e-3, 2, 1e-3, 2)], nb_iters_feval=2, seed=0)
     assert [(row["ratio"], row["variant"]) for row in rows] == [
         (0.5, "rg 0 x 0.001, ft 0 x 0.001"), (0.5, "rg 2 x 0.001, ft 2 x 0.001"),

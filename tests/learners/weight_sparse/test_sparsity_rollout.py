@@ -63,3 +63,15 @@ def test_a_regression_that_raises_its_loss_is_undone_and_warned_about(lrn_rate_r
     pruned = [np.asarray(k.variable(dense)) * np.asarray(m) for k, m in zip(kernels, scorer.masks)]
     same = [np.array_equal(np.asarray(v), p) for v, p in zip(scorer.variables, pruned)]
     assert same == ([True] * 3 if undone else [False, False, False])
+
+
+@pytest.mark.parametrize("same_batches", [True, False])
+def test_same_batches_makes_a_plans_reward_repeat_and_the_running_stream_does_not(same_batches):
+    dense = _conv_net()
+    scorer = RolloutScorer(dense, maskable_kernels(dense), create_dataset(DataConfig(batch_size=32)),
+                           WeightSparseConfig(lrn_rate_rg=1e-4, nb_iters_rg=2, nb_iters_ft=3,
+                                              nb_iters_feval=1), same_batches=same_batches)
+    counts = [36, 288, 40]
+    first, again = scorer(counts), scorer(counts)
+    assert (first == again) == same_batches
+    assert (first["finetune_loss"] == again["finetune_loss"]) == same_batches
