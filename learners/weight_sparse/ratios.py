@@ -155,6 +155,23 @@ Score = Callable[[list[int]], Mapping[str, float]]
 """Scores zero counts per kernel; returns at least ``{"accuracy": ...}``."""
 
 
+def keep_names(nb_kernels: int) -> list[str]:
+    """The search space's names of the kernels' keep ratios: ``keep_000``, ``keep_001``, ..."""
+    return [f"keep_{i:03d}" for i in range(nb_kernels)]
+
+
+def candidate_sparsities(candidate: Mapping[str, float], nb_kernels: int) -> list[float]:
+    """A search candidate's sparsity per kernel (1 - its keep ratio, clipped to [0, 1])."""
+    return [min(max(1.0 - candidate[name], 0.0), 1.0) for name in keep_names(nb_kernels)]
+
+
+def candidate_counts(candidate: Mapping[str, float], sizes: Sequence[int],
+                     nb_pruned: int) -> list[int]:
+    """The zero counts per kernel (summing to ``nb_pruned``) of a search candidate, as its
+    roll-out prunes them."""
+    return allocate(sizes, candidate_sparsities(candidate, len(sizes)), nb_pruned)
+
+
 def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *,
                   backend: str, nb_rlouts: int, nb_rlouts_min: int, reward_type: str,
                   seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None,
@@ -183,7 +200,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     # a range that cannot hold it would score a different plan than the one the search must beat
     low = min([low, *(min(r) for r in first_ratios)])
     high = max([high, *(max(r) for r in first_ratios)])
-    names = [f"keep_{i:03d}" for i in range(len(kernels))]
+    names = keep_names(len(kernels))
     space = SearchSpace(per_layer("keep", len(kernels), 1.0 - high, 1.0 - low))
 
     def kept_fraction(candidate: Mapping[str, float]) -> float:
@@ -201,12 +218,9 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
             optimizer, backend, budget, prune_ratio=ratio, reward_type=reward_type,
             kernels=[kernel.name for kernel in kernels], **dict(description or {})))
 
-    def candidate_ratios(candidate: Mapping[str, float]) -> list[float]:
-        return [min(max(1.0 - candidate[name], 0.0), 1.0) for name in names]
-
     def reward_of(scorer: Score):
         def reward(candidate: Mapping[str, float]) -> tuple[float, dict]:
-            counts = allocate(sizes, candidate_ratios(candidate), nb_pruned)
+            counts = candidate_counts(candidate, sizes, nb_pruned)
             metrics = dict(scorer(counts))
             overall = sum(counts) / nb_weights
             value = metrics["accuracy"]
@@ -216,7 +230,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
         return reward
 
     def plan_key(candidate: Mapping[str, float]) -> tuple[int, ...]:
-        return tuple(allocate(sizes, candidate_ratios(candidate), nb_pruned))
+        return tuple(candidate_counts(candidate, sizes, nb_pruned))
 
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
                  "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
@@ -230,7 +244,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
             result.trials, reward_of(rescore), nb_rescore, always=range(len(first)),
             default=0, margin=rescore_margin, plan_key=plan_key,
             store_path=os.path.join(store_dir, f"{rescore_name}.jsonl") if store_dir else None)
-    return candidate_ratios(best.projected)
+    return candidate_sparsities(best.projected, len(kernels))
 
 
 # ------------------------------------------------------------------------------------- the plan

@@ -32,7 +32,7 @@ from datasets.base import DataConfig
 from datasets.registry import create_dataset
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import maskable_kernels
-from learners.weight_sparse.ratios import allocate, total_pruned
+from learners.weight_sparse.ratios import candidate_counts, total_pruned
 from learners.weight_sparse.rollout import RolloutScorer
 from utils.io import read_json_lines
 
@@ -68,9 +68,7 @@ def load_search(search_dir: str, trials: Sequence[int], sizes: Sequence[int]
         if not 1 <= number <= len(stored):
             raise ValueError(f"Expected trial numbers in [1, {len(stored)}] for '{search_dir}'. "
                              f"Received: {number}")
-        keep = stored[number - 1]
-        ratios = [min(max(1.0 - keep[f"keep_{i:03d}"], 0.0), 1.0) for i in range(len(sizes))]
-        plans[f"trial {number}"] = allocate(sizes, ratios, nb_pruned)
+        plans[f"trial {number}"] = candidate_counts(stored[number - 1], sizes, nb_pruned)
     return settings, plans
 
 
