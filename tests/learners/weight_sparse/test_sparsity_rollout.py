@@ -73,5 +73,8 @@ def test_same_batches_makes_a_plans_reward_repeat_and_the_running_stream_does_no
                                               nb_iters_feval=1), same_batches=same_batches)
     counts = [36, 288, 40]
     first, again = scorer(counts), scorer(counts)
-    assert (first == again) == same_batches
-    assert (first["finetune_loss"] == again["finetune_loss"]) == same_batches
+    # Same batches repeat a reward up to float summation order (multi-threaded kernels on a
+    # many-core machine differ in the 7th digit); other batches move the losses by several %.
+    repeats = [np.isclose(first[key], again[key], rtol=1e-4)
+               for key in ("regression_loss_start", "regression_loss", "finetune_loss")]
+    assert repeats == [same_batches] * 3
