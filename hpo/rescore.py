@@ -6,7 +6,7 @@ noise) that ended 0.38 point behind it after fine-tuning (docs/sparsity.md).
 ``rescore_leaders`` takes the ``nb_leaders`` distinct plans with the highest rewards, plus the
 trials named in ``always`` (e.g. the hand-made plans the search has to beat), scores each again
 with ``objective`` and returns the one whose new score is highest. Each score is appended to a
-JSON-lines file as soon as it is known, so a killed re-scoring resumes where it stopped (name the
+JSON-lines file as soon as it is known (with the seconds it took), so a killed re-scoring resumes where it stopped (name the
 file after the objective's settings, e.g. ``search/rescored_ft1000.jsonl``: scores from other
 settings are not reused).
 
@@ -18,6 +18,7 @@ uniform one, and it ended 0.84 point behind it after 16 epochs (docs/sparsity.md
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Sequence
 
 from absl import logging
@@ -85,12 +86,14 @@ def rescore_leaders(trials: Sequence[Trial], objective: Objective, nb_leaders: i
         if trial.trial in done:
             scores[trial.trial] = done[trial.trial]
             continue
+        start = time.monotonic()
         outcome = objective(trial.projected)
         score, metrics = outcome if isinstance(outcome, tuple) else (outcome, {})
         scores[trial.trial] = float(score)
         if store_path is not None:
             append_json_line(store_path, {"trial": trial.trial, "score": float(score),
-                                          "reward": trial.reward, "metrics": dict(metrics)})
+                                          "reward": trial.reward, "metrics": dict(metrics),
+                                          "seconds": time.monotonic() - start})
         log(f"rescore {number}/{len(chosen)}: trial {trial.trial + 1} (reward "
             f"{trial.reward:.4f}) scores {score:.4f}")
     best = max(chosen, key=lambda t: (scores[t.trial], -t.trial))

@@ -7,6 +7,8 @@ Layout under the search directory:
 - ``trials.jsonl`` -- one object per finished trial: ``trial``, ``candidate`` (as asked),
   ``projected`` (as evaluated and told), ``reward``, ``metrics``, ``seconds``, ``time``.
 - ``best.json`` -- the best trial so far, rewritten atomically whenever it changes.
+- other ``*.jsonl`` files of later stages (``hpo.rescore``), whose records carry ``seconds`` too;
+  ``stored_seconds`` adds them all up: the search's compute over every launch.
 
 A kill can at worst leave a partial last line in ``trials.jsonl``; loading drops it with a warning
 (that trial is simply run again).
@@ -21,6 +23,16 @@ import time
 from typing import Any
 
 from utils.io import append_json_line, json_default, read_json_lines, write_json_atomic
+
+
+def stored_seconds(directory: str) -> float:
+    """The ``seconds`` of every record in the ``*.jsonl`` files under ``directory`` (0 if there
+    are none): the time the trials and re-scores of a search took, over all its launches."""
+    if not os.path.isdir(directory):
+        return 0.0
+    return sum(float(record.get("seconds", 0.0))
+               for name in sorted(os.listdir(directory)) if name.endswith(".jsonl")
+               for record in read_json_lines(os.path.join(directory, name), dict, "record"))
 
 
 @dataclasses.dataclass(frozen=True)

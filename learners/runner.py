@@ -17,7 +17,7 @@ from learners.registry import get_learner_class
 from learners.trainer import evaluate
 from nets.model_helper import create_model_helper
 from utils.distribute import create_strategy, is_chief
-from utils.io import EventLog, write_json_atomic
+from utils.io import EventLog, mark_completed, write_json_atomic
 
 
 def run(config: RunConfig) -> dict:
@@ -54,6 +54,7 @@ def run(config: RunConfig) -> dict:
     metrics = learner.read_metrics()
     if config.search_trial:  # the reward of a search: validation accuracy, nothing exported
         metrics["val"] = evaluate(model, dataset.val_dataset(), dataset.nb_classes)
+        metrics = mark_completed(metrics)
         if context.is_chief:
             write_json_atomic(metrics_path, metrics)
         event_log.write("run_end", metrics_file=metrics_path)
@@ -62,6 +63,7 @@ def run(config: RunConfig) -> dict:
         metrics["eval"] = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
     if config.export.enabled and context.is_chief:
         metrics.update(learner.export(model))
+    metrics = mark_completed(metrics)
     if context.is_chief:
         write_json_atomic(metrics_path, metrics)
     event_log.write("run_end", metrics_file=metrics_path)

@@ -28,6 +28,27 @@ def write_json_atomic(path: str, payload: Any) -> None:
     os.replace(handle.name, path)
 
 
+def mark_completed(metrics: dict) -> dict:
+    """``metrics`` with ``completed_at`` (UTC, ISO 8601) added: the runner's last write.
+
+    A learner writes ``metrics.json`` when its training ends, before evaluation and export; only
+    the runner's final write carries ``completed_at``, so a run killed in between (the export
+    takes minutes) is told from a finished one by ``is_completed``, and its rerun resumes.
+    """
+    return {**metrics, "completed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def is_completed(metrics_path: str) -> bool:
+    """Whether the run that writes ``metrics_path`` got to its end (see ``mark_completed``)."""
+    if not os.path.isfile(metrics_path):
+        return False
+    try:
+        with open(metrics_path) as handle:
+            return "completed_at" in json.load(handle)
+    except (OSError, ValueError):
+        return False
+
+
 def write_text_atomic(path: str, text: str) -> None:
     """Writes ``text`` so a kill never leaves a half-written file at ``path``."""
     directory = os.path.dirname(os.path.abspath(path))

@@ -26,6 +26,7 @@ import time
 import keras
 from absl import logging
 
+from hpo.trial_store import stored_seconds
 from learners.base import Learner
 from learners.registry import LEARNERS
 from learners.trainer import epoch_steps, evaluate, schedule_steps
@@ -53,6 +54,10 @@ class WeightSparseLearner(Learner):
     @property
     def plan_path(self) -> str:
         return os.path.join(self.context.output_dir, "plan.json")
+
+    @property
+    def search_dir(self) -> str:
+        return os.path.join(self.context.output_dir, "search")
 
     # ------------------------------------------------------------------------------ train
     def train(self) -> keras.Model:
@@ -127,7 +132,8 @@ class WeightSparseLearner(Learner):
         """The plan of an earlier run (checked against these settings), else a new one, saved.
 
         Returns:
-            The plan and the seconds its sparsities took (``None`` when it was reloaded).
+            The plan and the seconds its sparsities took, a resumed search's earlier launches
+            included (``None`` when the plan was reloaded).
         """
         settings = self.settings
         if os.path.isfile(self.plan_path):
@@ -136,7 +142,8 @@ class WeightSparseLearner(Learner):
                           settings.prune_depthwise, self.plan_path)
             logging.info("weight-sparse: resuming with the plan %s", self.plan_path)
             return plan, None
-        start = time.time()
+        earlier = stored_seconds(self.search_dir) if settings.prune_ratio_prtl == "optimal" else 0.0
+        start = time.time() - earlier  # a resumed search's roll-outs and re-scores count too
         ratios = self.layer_ratios(dense, kernels)
         plan = SparsityPlan.build(kernels, ratios, settings.prune_ratio, settings.prune_ratio_prtl,
                                   settings.prune_depthwise)
@@ -166,7 +173,7 @@ class WeightSparseLearner(Learner):
             kernels, settings.prune_ratio, scorer, backend=settings.search_backend,
             nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
             reward_type=settings.reward_type, seed=self.config.train.seed,
-            store_dir=os.path.join(self.context.output_dir, "search"),
+            store_dir=self.search_dir,
             description={"nb_iters_rg": settings.nb_iters_rg, "lrn_rate_rg": settings.lrn_rate_rg,
                          "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
                          "nb_iters_feval": settings.nb_iters_feval},

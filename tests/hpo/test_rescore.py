@@ -36,6 +36,7 @@ def test_rescore_keeps_the_best_on_the_new_score_and_resumes_from_its_file(tmp_p
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["trial"], r["score"], r["metrics"]) for r in records] == [
         (2, 0.6, {"steps": 3}), (3, 0.7, {"steps": 3}), (0, 0.8, {"steps": 3})]
+    assert all(r["seconds"] >= 0 for r in records)
 
     path.write_text(path.read_text().splitlines()[0] + "\n" + '{"trial": 3, "sco')  # torn by a kill
     calls.clear()

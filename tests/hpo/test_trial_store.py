@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hpo.trial_store import TrialStore
+from hpo.trial_store import TrialStore, stored_seconds
 
 DESCRIPTION = {"backend": "random", "space": [{"name": "x", "type": "continuous", "low": 0, "high": 1}]}
 
@@ -49,3 +49,13 @@ def test_a_different_search_in_the_directory_is_refused(tmp_path):
     TrialStore(str(tmp_path), DESCRIPTION)
     with pytest.raises(ValueError, match=r"differs in \['backend'\]"):
         TrialStore(str(tmp_path), {**DESCRIPTION, "backend": "gp"})
+
+
+def test_stored_seconds_add_up_the_trials_and_later_stages_of_every_launch(tmp_path):
+    assert stored_seconds(str(tmp_path / "none")) == 0.0
+    store = TrialStore(str(tmp_path), {"backend": "tpe"})
+    for reward, seconds in ((0.5, 10.0), (0.7, 20.0)):
+        store.append(store.new_trial({"x": reward}, {"x": reward}, reward, seconds=seconds))
+    (tmp_path / "rescored_ft3.jsonl").write_text('{"trial": 1, "score": 0.6, "seconds": 5.5}\n'
+                                                 '{"trial": 0, "score": 0.4}\n')  # no seconds
+    assert stored_seconds(str(tmp_path)) == pytest.approx(35.5)

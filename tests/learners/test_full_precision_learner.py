@@ -2,6 +2,7 @@
 
 import json
 import os
+from unittest import mock
 
 import keras
 import numpy as np
@@ -15,6 +16,7 @@ from learners.base import MissingModelError
 from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
 from learners.runner import run
 from nets.model_helper import NetConfig
+from utils.io import is_completed
 
 
 def tiny_config(tmp_path, **overrides) -> RunConfig:
@@ -58,6 +60,23 @@ def test_finished_run_is_not_retrained(tmp_path):
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["train"]["resumed_from"] == 0 and saved["train"]["seconds"] > 0
     assert os.path.getmtime(tmp_path / "out" / "checkpoints" / "checkpoint") >= first
+
+
+def test_a_run_killed_during_export_is_not_completed_and_its_rerun_exports_without_retraining(
+        tmp_path):
+    config = tiny_config(tmp_path, export=ExportConfig(nb_calibration=32, benchmark=False))
+    metrics_path = tmp_path / "out" / "metrics.json"
+    with mock.patch("learners.base.Learner.export", side_effect=KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            run(config)
+    assert metrics_path.exists() and not is_completed(str(metrics_path))  # the learner's write
+
+    run(config)
+    assert is_completed(str(metrics_path))
+    saved = json.loads(metrics_path.read_text())
+    assert saved["export"]["int8_audit"]["passed"]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["event"] == "train_start"] == [0, 300]
 
 
 def test_distillation_needs_the_pretrained_model(tmp_path):

@@ -2,7 +2,7 @@
 
 Each learner, on a tiny LeNet over digits (the pre-trained model is trained first when the
 learner needs one): trains, keeps the output shape, writes ``model.keras`` that loads back with
-the same outputs, writes ``metrics.json``, exports a float TFLite with parity to Keras and an int8
+the same outputs, writes a completed ``metrics.json``, exports a float TFLite with parity to Keras and an int8
 TFLite that passes the integer audit, and evaluates its saved model in ``--exec_mode eval``.
 """
 
@@ -27,6 +27,7 @@ from learners.runner import run
 from learners.uniform_quant.config import UniformQuantConfig
 from learners.weight_sparse.config import WeightSparseConfig
 from nets.model_helper import NetConfig
+from utils.io import is_completed
 
 
 def _config(tmp_path, learner, **overrides):
@@ -68,6 +69,7 @@ def test_learner_contract(tmp_path, learner):
     reloaded = keras.models.load_model(output_dir / "model.keras")
     np.testing.assert_allclose(model.predict(images, verbose=0), reloaded.predict(images, verbose=0))
 
+    assert is_completed(str(output_dir / "metrics.json"))
     saved = json.loads((output_dir / "metrics.json").read_text())
     assert saved["eval"]["nb_examples"] == 360
     assert saved["export"]["max_abs_logit_diff"] <= 1e-4

@@ -18,7 +18,7 @@ case "${FAKE_MODE:-ok}:$1" in
   wait:*) trap 'echo stopped >> "${FAKE_RUN_DIR}/calls"; exit 0' TERM
           for _ in $(seq 300); do sleep 0.1; done; exit 0 ;;
 esac
-mkdir -p "${FAKE_RUN_DIR}/channel_$1" && echo '{}' > "${FAKE_RUN_DIR}/channel_$1/metrics.json"
+mkdir -p "${FAKE_RUN_DIR}/channel_$1" && echo '{"completed_at": "now"}' > "${FAKE_RUN_DIR}/channel_$1/metrics.json"
 """
 
 
@@ -72,8 +72,9 @@ def test_parse_queue_errors_name_the_line(text, expected):
 
 def test_finished_runs_are_skipped_and_the_rest_run_in_order(fake_scripts):
     scripts, run_dir = fake_scripts
-    (run_dir / "channel_lasso").mkdir()
-    (run_dir / "channel_lasso" / "metrics.json").write_text("{}")
+    for name, metrics in (("lasso", '{"completed_at": "then"}'), ("fpgm", '{"eval": {}}')):
+        (run_dir / f"channel_{name}").mkdir()  # fpgm: written by its learner, killed in export
+        (run_dir / f"channel_{name}" / "metrics.json").write_text(metrics)
     jobs = parse_queue("channel lasso\nchannel fpgm\nchannel dcp\n")
     messages = []
     assert run_queue(jobs, str(run_dir), scripts, log=messages.append) == 0
@@ -92,7 +93,7 @@ def test_a_failed_job_stops_the_queue_naming_it(fake_scripts, monkeypatch):
                      log=messages.append)
     assert code == 3
     assert _calls(run_dir) == ["fpgm", "l1"]
-    assert "channel l1 failed (exit code 3, no metrics.json)" in messages[-1]
+    assert "channel l1 failed (exit code 3, no completed metrics.json)" in messages[-1]
     assert "channel_l1.log" in messages[-1]
 
 

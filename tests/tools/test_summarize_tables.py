@@ -9,7 +9,7 @@ from tools.benchmark.summarize_tables import summarize
 
 def _write(directory, metrics):
     directory.mkdir()
-    (directory / "metrics.json").write_text(json.dumps(metrics))
+    (directory / "metrics.json").write_text(json.dumps({**metrics, "completed_at": "now"}))
     return str(directory)
 
 
@@ -18,10 +18,13 @@ def test_pruning_rows_from_metrics_and_missing_runs_listed(tmp_path):
         "macs_kept": 0.496, "params": 137, "dense_params": 274,
         "dense_eval": {"accuracy": 0.883}, "eval_before_training": {"accuracy": 0.76},
         "eval": {"accuracy": 0.875}, "train": {"steps": 2813, "seconds": 700.4}})
-    table = summarize("pruning", [run, str(tmp_path / "channel_dcp")])
+    killed = tmp_path / "channel_fpgm"  # its learner wrote metrics.json, the export was killed
+    killed.mkdir()
+    (killed / "metrics.json").write_text(json.dumps({"eval": {"accuracy": 0.8}}))
+    table = summarize("pruning", [run, str(tmp_path / "channel_dcp"), str(killed)])
     assert table.splitlines()[1] == "|---|---:|---:|---:|---:|---:|---:|---:|"
     assert "| channel_lasso | 0.496 | 0.500 | 0.7600 | 0.8750 | -0.80 | 2813 | 700 |" in table
-    assert "no metrics.json yet in: " in table and "channel_dcp" in table
+    assert table.endswith(f"(not completed yet, no row: {tmp_path / 'channel_dcp'}, {killed})")
 
 
 def test_seconds_add_up_launches_or_say_they_are_the_last_ones(tmp_path):

@@ -13,7 +13,8 @@ win)::
 
     sparsity heurist 0.9 as sparse_heurist_0.9_16ep --nb_epochs 16   # -> sparse_heurist_0.9_16ep/
 
-A run whose directory (under ``${POCKETFLOW_RUNS}/resnet20``) holds a ``metrics.json`` is finished
+A run whose directory (under ``${POCKETFLOW_RUNS}/resnet20``) holds the ``metrics.json`` of a
+completed run (``utils.io.is_completed``: written after evaluation and export) is finished
 and skipped; the others run in order, each resuming from its own checkpoints. Each run's output
 goes to ``queue_logs/<directory>.log`` there. SIGTERM or Ctrl-C is passed on to the running job
 (the trainer saves a checkpoint and stops) and the queue stops; the same command goes on where it
@@ -39,6 +40,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from absl import app, flags
+
+from utils.io import is_completed
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_QUEUE = os.path.join(REPO_ROOT, "tools", "benchmark", "resnet20_queue.txt")
@@ -86,7 +89,7 @@ class Job:
         return command
 
     def finished(self, run_dir: str) -> bool:
-        return os.path.isfile(os.path.join(run_dir, self.directory, "metrics.json"))
+        return is_completed(os.path.join(run_dir, self.directory, "metrics.json"))
 
     def __str__(self) -> str:
         probe = ("as", self.name, *self.extra_flags) if self.name else ()
@@ -183,7 +186,7 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
             finished = job.finished(run_dir)
             if code != 0 or not finished:
                 log(f"queue: {job} failed (exit code {code}, {'a' if finished else 'no'} "
-                    f"metrics.json) after {minutes:.1f} min; see {log_path}")
+                    f"completed metrics.json) after {minutes:.1f} min; see {log_path}")
                 return code or 1
             log(f"queue: {job} finished in {minutes:.1f} min")
             if reload is not None:

@@ -8,8 +8,8 @@ Usage::
     .venv/bin/python -m tools.benchmark.summarize_tables quant $R/quant_*
     .venv/bin/python -m tools.benchmark.summarize_tables sparsity $R/sparse_*
 
-One row per run directory; directories without a ``metrics.json`` (unfinished runs) are listed
-under the table. Accuracies are on the evaluation split, changes in points against the dense
+One row per run directory; directories without a completed run's ``metrics.json`` (unfinished
+runs, or runs killed before their export ended) are listed under the table. Accuracies are on the evaluation split, changes in points against the dense
 model the run started from, seconds those of every launch of a resumed run.
 """
 
@@ -20,6 +20,8 @@ import json
 import os
 import sys
 from collections.abc import Callable
+
+from utils.io import is_completed
 
 LAST_LAUNCH_MARK = " (last launch)"
 """Marks the seconds of a resumed run recorded before ``total_seconds`` (every launch's) was."""
@@ -109,8 +111,8 @@ TABLES = {
 
 
 def summarize(kind: str, directories: list[str]) -> str:
-    """The ``kind`` table (a key of :data:`TABLES`) of the run directories that have a
-    ``metrics.json``; the others are listed as missing."""
+    """The ``kind`` table (a key of :data:`TABLES`) of the run directories whose ``metrics.json``
+    is a completed run's (``utils.io.is_completed``); the others are listed as not completed."""
     if kind not in TABLES:
         raise ValueError(f"Expected a table kind in {sorted(TABLES)}. Received: {kind!r}")
     table = TABLES[kind]
@@ -119,14 +121,14 @@ def summarize(kind: str, directories: list[str]) -> str:
     missing = []
     for directory in directories:
         path = os.path.join(directory, "metrics.json")
-        if not os.path.isfile(path):
+        if not is_completed(path):
             missing.append(directory)
             continue
         with open(path) as handle:
             cells = table.row(os.path.basename(os.path.normpath(directory)), json.load(handle))
         lines.append("| " + " | ".join(cells) + " |")
     if missing:
-        lines.append(f"\n(no metrics.json yet in: {', '.join(missing)})")
+        lines.append(f"\n(not completed yet, no row: {', '.join(missing)})")
     return "\n".join(lines)
 
 

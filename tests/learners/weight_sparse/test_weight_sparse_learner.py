@@ -13,6 +13,7 @@ import datasets  # noqa: F401  (registers)
 import learners.all  # noqa: F401  (registers)
 import nets  # noqa: F401  (registers)
 from datasets.base import DataConfig
+from hpo.trial_store import stored_seconds
 from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
 from learners.runner import run
 from learners.weight_sparse.config import WeightSparseConfig
@@ -111,6 +112,13 @@ def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root)
     assert [layer["target_ratio"] for layer in plan["layers"].values()] == pytest.approx(
         [1.0 - keep for keep in best["projected"].values()])
     assert metrics["sparsity"]["overall"] == pytest.approx(0.75, abs=1e-3)
+
+    # killed after the search, before its plan was saved: the rerun's search resumes from its
+    # files at once, and its time is still that of the roll-outs and re-scores that were done
+    (root / "rescored/plan.json").unlink()
+    again = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+                        export=_NO_EXPORT))
+    assert again["search_seconds"] >= stored_seconds(str(search)) > 0.5 * metrics["search_seconds"]
 
 
 def test_sparse_tflite_loads_and_scores_like_the_dense_one(root):
