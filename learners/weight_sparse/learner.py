@@ -102,8 +102,9 @@ class WeightSparseLearner(Learner):
         if context.is_chief:
             save_model_atomic(model, self.output_model_path)
             plan.save(self.plan_path)
-        if search_seconds is None:  # resumed: the search's time is the first run's
-            search_seconds = self.read_metrics().get("search_seconds")
+        if search_seconds is None:  # plan reloaded: an earlier metrics.json's, else the stored
+            search_seconds = self.read_metrics().get("search_seconds",
+                                                     self.stored_search_seconds())
         params = total_params(model)
         self.write_metrics({
             "learner": self.config.learner, "model": context.model_basename,
@@ -142,14 +143,20 @@ class WeightSparseLearner(Learner):
                           settings.prune_depthwise, self.plan_path)
             logging.info("weight-sparse: resuming with the plan %s", self.plan_path)
             return plan, None
-        earlier = stored_seconds(self.search_dir) if settings.prune_ratio_prtl == "optimal" else 0.0
-        start = time.time() - earlier  # a resumed search's roll-outs and re-scores count too
+        start = time.time() - self.stored_search_seconds()  # a resumed search's earlier launches
         ratios = self.layer_ratios(dense, kernels)
         plan = SparsityPlan.build(kernels, ratios, settings.prune_ratio, settings.prune_ratio_prtl,
                                   settings.prune_depthwise)
         if self.context.is_chief:
             plan.save(self.plan_path)
         return plan, time.time() - start
+
+    def stored_search_seconds(self) -> float:
+        """The seconds of the roll-outs and re-scores stored under ``search/`` (0 but for
+        ``optimal``): what the search's launches so far took."""
+        if self.settings.prune_ratio_prtl != "optimal":
+            return 0.0
+        return stored_seconds(self.search_dir)
 
     def layer_ratios(self, dense: keras.Model, kernels: list[MaskedKernel]) -> list[float]:
         """One sparsity per kernel, as ``--ws_prune_ratio_prtl`` says."""

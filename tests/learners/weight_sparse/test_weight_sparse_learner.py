@@ -118,7 +118,12 @@ def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root)
     (root / "rescored/plan.json").unlink()
     again = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
                         export=_NO_EXPORT))
-    assert again["search_seconds"] >= stored_seconds(str(search)) > 0.5 * metrics["search_seconds"]
+    assert again["search_seconds"] >= stored_seconds(str(search)) > 0
+    # killed in the fine-tuning, before metrics.json: the plan is reloaded, the time still known
+    (root / "rescored/metrics.json").unlink()
+    resumed = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+                          export=_NO_EXPORT))
+    assert resumed["search_seconds"] == pytest.approx(stored_seconds(str(search)))
 
 
 def test_sparse_tflite_loads_and_scores_like_the_dense_one(root):
