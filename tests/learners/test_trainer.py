@@ -105,8 +105,8 @@ def test_the_same_seeded_training_ends_with_the_same_weights_whatever_ran_before
     next(iter(dataset.train_dataset(shuffle_seed=7)))
     second = train("second")
     assert max(float(np.abs(a - b).max()) for a, b in zip(first, initial, strict=True)) > 1e-3
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    for a, b in zip(first, second, strict=True):  # another seed's batches: 0.52 apart
+        np.testing.assert_allclose(a, b, atol=1e-4)  # float summation order on many cores
 
 
 def _events(log_dir):
