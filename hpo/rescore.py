@@ -5,10 +5,10 @@ search at 90 % picked a plan 0.004 ahead of the heuristic one in reward (inside 
 noise) that ended 0.38 point behind it after fine-tuning (docs/sparsity.md).
 ``rescore_leaders`` takes the ``nb_leaders`` distinct plans with the highest rewards, plus the
 trials named in ``always`` (e.g. the hand-made plans the search has to beat), scores each again
-with ``objective`` and returns the one whose new score is highest. Each score is appended to a
-JSON-lines file as soon as it is known (with the seconds it took), so a killed re-scoring resumes where it stopped (name the
-file after the objective's settings, e.g. ``search/rescored_ft1000.jsonl``: scores from other
-settings are not reused).
+with ``objective`` and returns the one whose new score is highest. Each score (and the seconds
+it took) is appended to a JSON-lines file as soon as it is known, so a killed re-scoring resumes
+where it stopped (name the file after the objective's settings, e.g.
+``search/rescored_ft1000.jsonl``: scores from other settings are not reused).
 
 With ``default`` (the uniform plan's trial), the search's plans must beat that plan's re-score by
 more than ``margin`` to replace it: the highest of several noisy scores is biased upward (the

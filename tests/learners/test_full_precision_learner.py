@@ -75,8 +75,8 @@ def test_a_run_killed_during_export_is_not_completed_and_its_rerun_exports_witho
     assert is_completed(str(metrics_path))
     saved = json.loads(metrics_path.read_text())
     assert saved["export"]["int8_audit"]["passed"]
-    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e["event"] == "train_start"] == [0, 300]
+    events = (tmp_path / "logs" / "events.jsonl").read_text().splitlines()
+    assert [e["step"] for e in map(json.loads, events) if e["event"] == "train_start"] == [0, 300]
 
 
 def test_distillation_needs_the_pretrained_model(tmp_path):

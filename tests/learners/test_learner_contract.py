@@ -2,8 +2,9 @@
 
 Each learner, on a tiny LeNet over digits (the pre-trained model is trained first when the
 learner needs one): trains, keeps the output shape, writes ``model.keras`` that loads back with
-the same outputs, writes a completed ``metrics.json``, exports a float TFLite with parity to Keras and an int8
-TFLite that passes the integer audit, and evaluates its saved model in ``--exec_mode eval``.
+the same outputs, writes a completed ``metrics.json``, exports a float TFLite with parity to
+Keras and an int8 TFLite that passes the integer audit, and evaluates its saved model in
+``--exec_mode eval``.
 """
 
 import json

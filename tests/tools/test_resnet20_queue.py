@@ -18,7 +18,8 @@ case "${FAKE_MODE:-ok}:$1" in
   wait:*) trap 'echo stopped >> "${FAKE_RUN_DIR}/calls"; exit 0' TERM
           for _ in $(seq 300); do sleep 0.1; done; exit 0 ;;
 esac
-mkdir -p "${FAKE_RUN_DIR}/channel_$1" && echo '{"completed_at": "now"}' > "${FAKE_RUN_DIR}/channel_$1/metrics.json"
+mkdir -p "${FAKE_RUN_DIR}/channel_$1"
+echo '{"completed_at": "now"}' > "${FAKE_RUN_DIR}/channel_$1/metrics.json"
 """
 
 
