@@ -140,6 +140,11 @@ class Learner(abc.ABC):
                        write_files=context.is_chief, **kwargs)
 
     @property
+    def search_dir(self) -> str:
+        """Where a learner that searches its settings keeps the trials (``hpo.trial_store``)."""
+        return os.path.join(self.context.output_dir, "search")
+
+    @property
     def metrics_path(self) -> str:
         return os.path.join(self.context.output_dir, "metrics.json")
 

@@ -161,7 +161,7 @@ class ChannelPrunedLearner(PrunedModelLearner):
         finetune = ({"rlout_nb_iters_ft": settings.rlout_nb_iters_ft,
                      "rlout_lrn_rate_ft": settings.rlout_lrn_rate_ft}
                     if settings.rlout_nb_iters_ft else {})  # older stores have neither
-        store = TrialStore(os.path.join(context.output_dir, "search"),
+        store = TrialStore(self.search_dir,
                            search_description(optimizer, settings.search_backend, budget,
                                               criterion=settings.criterion,
                                               reward_policy=settings.reward_policy, **finetune))
@@ -210,7 +210,7 @@ class ChannelPrunedLearner(PrunedModelLearner):
                 result.trials, reward_after(settings.nb_iters_ft_rescore),
                 settings.nb_rlouts_rescore, default=0, margin=settings.rescore_margin,
                 plan_key=plan_key,
-                store_path=os.path.join(context.output_dir, "search",
+                store_path=os.path.join(self.search_dir,
                                         f"rescored_ft{settings.nb_iters_ft_rescore}.jsonl"))
         return candidate_ratios(names, best.projected)
 

@@ -22,6 +22,7 @@ import time
 import keras
 from absl import logging
 
+from hpo.trial_store import stored_seconds
 from learners.base import Learner
 from learners.pruning.graph import DependencyGraph, build_graph
 from learners.pruning.plan import PruningPlan
@@ -51,8 +52,9 @@ class PrunedModelLearner(Learner):
         return os.path.join(self.context.output_dir, "selection.json")
 
     def saved_selection_seconds(self) -> float | None:
-        """The selection's seconds in the launch that derived the pruned model (None if unknown:
-        a pruned model saved before this record existed, and no finished run's metrics)."""
+        """The selection's seconds recorded by the launch that derived the pruned model, a
+        resumed search's earlier launches included (None if unknown: a pruned model saved
+        before this record existed, and no finished run's metrics)."""
         try:
             with open(self.selection_path) as handle:
                 return float(json.load(handle)["seconds"])
@@ -79,7 +81,7 @@ class PrunedModelLearner(Learner):
             pruned = context.load_model(self.pruned_path, "pruned model")
             logging.info("%s: resuming with the pruned model %s", name, self.pruned_path)
         else:
-            start = time.time()
+            start = time.time() - stored_seconds(self.search_dir)  # a resumed search's trials
             pruned, plan = self.derive(dense, graph)
             selection_seconds = time.time() - start
             if context.is_chief:

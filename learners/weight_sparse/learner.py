@@ -55,10 +55,6 @@ class WeightSparseLearner(Learner):
     def plan_path(self) -> str:
         return os.path.join(self.context.output_dir, "plan.json")
 
-    @property
-    def search_dir(self) -> str:
-        return os.path.join(self.context.output_dir, "search")
-
     # ------------------------------------------------------------------------------ train
     def train(self) -> keras.Model:
         context, settings = self.context, self.settings

@@ -5,6 +5,7 @@ import json
 import keras
 import pytest
 
+from hpo.trial_store import stored_seconds
 from learners.pruning import PruningPlan, apply_plan
 from tests.learners.cli import run_learner, train_tiny_lenet
 
@@ -136,6 +137,17 @@ def test_auto_can_rescore_its_leaders_after_a_longer_fine_tune(tmp_path, pretrai
         assert score["score"] == score["metrics"]["accuracy"] > score["metrics"]["accuracy_before_ft"]
     best = trials[max(scores, key=lambda s: (s["score"], -s["trial"]))["trial"]]
     assert f"rescore: trial {best['trial'] + 1} is the best" in finished.stderr
+
+    out = tmp_path / "models_channel"  # killed after the search, before the pruned model
+    for name in ("plan.json", "pruned.keras", "selection.json", "metrics.json"):
+        (out / name).unlink()
+    again = _run(tmp_path, pretrained, "--cp_prune_option=auto", "--cp_preserve_ratio=0.5",
+                 "--cp_nb_rlouts=3", "--cp_nb_rlouts_min=1", "--cp_nb_rlouts_rescore=1",
+                 "--cp_nb_iters_ft_rescore=10", "--cp_rlout_lrn_rate_ft=1e-2",
+                 "--cp_criterion=fpgm", "--enbl_export=false")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed with 3 trial(s)" in again.stderr  # no roll-out run again, yet they count
+    assert _metrics(tmp_path)["selection_seconds"] >= stored_seconds(str(store)) > 0
 
 
 @pytest.mark.parametrize("flags, expected", [
