@@ -157,12 +157,12 @@ class QuantizationLearner(Learner):
         optimizer = create_optimizer(settings.search_backend, space, seed=self.config.train.seed,
                                      **options)
         spec = self.spec({})
-        store = TrialStore(os.path.join(context.output_dir, "search"), search_description(
+        store = TrialStore(self.search_dir, search_description(
             optimizer, settings.search_backend, budget, learner=name, layers=names,
             bucket_type=spec.bucket_type, bucket_size=spec.bucket_size,
             nb_iters_ft=settings.nb_iters_ft, lrn_rate=settings.lrn_rate))
         val_data = context.dataset.val_dataset()
-        scratch = os.path.join(context.output_dir, "search", "rollout_checkpoints")
+        scratch = os.path.join(self.search_dir, "rollout_checkpoints")
 
         def reward(candidate):
             bits = {layer: int(candidate[f"bits_{i:03d}"]) for i, layer in enumerate(names)}
