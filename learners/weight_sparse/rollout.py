@@ -17,10 +17,10 @@ counts, then
 Both training phases read the training split without the validation examples and keep the
 masked weights at zero (masked gradients, masks re-applied after each step). Each roll-out draws
 its batches on from one running stream. With ``same_batches`` every roll-out reads the same ones
-instead (common random numbers), which makes a plan's reward repeat exactly but did not make
-plans easier to tell apart: over three seeds on a ResNet-20 search at 50 %, a plan's lead over
-the uniform one varied by 0.42 point (standard deviation) with common batches and by 0.59 from
-the running stream (``tools/benchmark/sparse_reward_noise.py``, docs/sparsity.md). The step
+instead (common random numbers), which makes a plan's reward repeat (to float rounding) but did
+not make plans easier to tell apart: over three seeds on a ResNet-20 search at 50 %, a plan's
+lead over the uniform one varied by 0.42 point (standard deviation) with common batches and by
+0.59 from the running stream (``tools/benchmark/sparse_reward_noise.py``, docs/sparsity.md). The step
 functions are compiled once and reused by every roll-out; a roll-out starts by resetting the
 copy's weights and the optimizers' state.
 """
