@@ -35,7 +35,7 @@ from hpo.budget import Budget
 from hpo.optimizer import create_optimizer
 from hpo.search import run_search, search_description
 from hpo.space import Integer, SearchSpace
-from hpo.trial_store import TrialStore
+from hpo.trial_store import TrialStore, stored_seconds
 from learners.base import Learner
 from learners.quantization.layers import MinMaxActivationQuantizer
 from learners.quantization.model import (
@@ -269,6 +269,7 @@ class QuantizationLearner(Learner):
             "learner": name, "model": context.model_basename, "eval": metrics,
             "eval_before_finetuning": before, "float_eval": float_eval,
             "bits": bits, "average_bits": plan["average_bits"], "bits_source": source,
+            "search_seconds": stored_seconds(self.search_dir) if source == "search" else None,
             "kept_float": kept, "activation_bits": self.settings.activation_bits,
             "plan": self.plan_path, "packed": self.packed_path, "size": sizes,
             "train": result.record(),

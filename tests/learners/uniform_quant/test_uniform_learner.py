@@ -60,6 +60,8 @@ def test_bit_search_meets_the_average_and_persists_its_trials(tmp_path):
     assert set(trials[0]["projected"].values()) == {3}  # the fixed-bit plan is tried first
     assert metrics["bits_source"] == "search" and set(metrics["bits"]) == {
         "conv1", "conv2", "fc3", "logits"}
+    assert metrics["search_seconds"] > 0 and metrics["search_seconds"] == pytest.approx(
+        sum(trial["seconds"] for trial in trials))
     assert all(2 <= bits <= 6 for bits in metrics["bits"].values())
     assert 2.0 <= metrics["average_bits"] <= 3.0 + 1e-9
     best = max(trials, key=lambda t: t["reward"])
@@ -82,6 +84,7 @@ def test_bit_search_meets_the_average_and_persists_its_trials(tmp_path):
     again = run(config)  # every trial is stored: no roll-out runs again, same bits
     assert again["bits"] == metrics["bits"]
     assert len((out / "search/trials.jsonl").read_text().splitlines()) == 2
+    assert again["search_seconds"] == pytest.approx(metrics["search_seconds"])
 
 
 # ------------------------------------------------------------------------ command line (slow)
@@ -102,6 +105,7 @@ def test_cli_split_buckets_export_and_resume(tmp_path, pretrained):
     assert finished.returncode == 0, finished.stderr[-3000:]
     metrics = _metrics(tmp_path)
     assert metrics["bits"] == {"conv2": 3, "fc3": 3} and metrics["kept_float"] == ["conv1", "logits"]
+    assert metrics["bits_source"] == "fixed" and metrics["search_seconds"] is None
     size = metrics["size"]
     assert size["total_bytes"] == (tmp_path / "models_uniform/model_packed.pfq").stat().st_size
     assert size["ranges_bytes"] == 8 * sum(-(-n // 64) for n in (5 * 5 * 4 * 8, 32 * 16))
