@@ -1,7 +1,9 @@
 """Tests of tools/benchmark/resnet20_queue.py: parsing, skipping finished runs, failures, stops."""
 
+import json
 import os
 import signal
+import subprocess
 import threading
 
 import pytest
@@ -13,12 +15,16 @@ from tools.benchmark.resnet20_queue import Job, parse_queue, run_queue
 # A stand-in for a table script: records its call, then behaves as FAKE_MODE says.
 _FAKE_SCRIPT = """#!/usr/bin/env bash
 echo "$*" >> "${FAKE_RUN_DIR}/calls"
+if [[ -f "${FAKE_RUN_DIR}/channel_$1/search/trials.jsonl" ]]; then
+  echo "$1 resumes $(wc -l < "${FAKE_RUN_DIR}/channel_$1/search/trials.jsonl") trial(s)" >> "${FAKE_RUN_DIR}/calls"
+fi
 case "${FAKE_MODE:-ok}:$1" in
   fail:l1) exit 3 ;;
   wait:*) trap 'echo stopped >> "${FAKE_RUN_DIR}/calls"; exit 0' TERM
           for _ in $(seq 300); do sleep 0.1; done; exit 0 ;;
 esac
-mkdir -p "${FAKE_RUN_DIR}/channel_$1"
+mkdir -p "${FAKE_RUN_DIR}/channel_$1/search"
+echo '{"trial": 9}' >> "${FAKE_RUN_DIR}/channel_$1/search/trials.jsonl"
 echo '{"completed_at": "now"}' > "${FAKE_RUN_DIR}/channel_$1/metrics.json"
 """
 
@@ -161,3 +167,30 @@ def test_the_list_is_read_again_after_each_run(fake_scripts):
     assert any("kept the previous list; reading the queue again failed: q:1" in message
                for message in messages)
     assert "[2/3] channel dcp" in " ".join(messages)
+
+
+def test_records_are_restored_before_a_run_and_saved_after_it(fake_scripts, tmp_path):
+    scripts, run_dir = fake_scripts
+    records = tmp_path / "records"
+    (records / "channel_l1" / "search").mkdir(parents=True)  # a search from a lost machine
+    (records / "channel_l1" / "search" / "trials.jsonl").write_text('{"trial": 0}\n')
+    (records / "channel_dcp").mkdir()  # a run finished on a lost machine
+    (records / "channel_dcp" / "metrics.json").write_text('{"completed_at": "then"}')
+    messages = []
+    code = run_queue(parse_queue("channel l1\nchannel dcp\n"), str(run_dir), scripts,
+                     log=messages.append, records_dir=str(records))
+    assert code == 0
+    assert _calls(run_dir) == ["l1", "l1 resumes 1 trial(s)"]  # dcp: finished, not run again
+    assert "restored 1 record(s) of channel_l1/" in messages[0]
+    assert "restored 1 record(s) of channel_dcp/" in messages[1]
+    assert (records / "channel_l1" / "search" / "trials.jsonl").read_text().splitlines() == [
+        '{"trial": 0}', '{"trial": 9}']
+    assert json.loads((records / "channel_l1" / "metrics.json").read_text()) == {
+        "completed_at": "now"}
+
+
+def test_a_running_job_s_records_are_saved_every_interval():
+    saves = []
+    child = subprocess.Popen(["sleep", "1"])
+    assert resnet20_queue._wait(child, lambda: saves.append(1), 0.2) == 0
+    assert len(saves) >= 3

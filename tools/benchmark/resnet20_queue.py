@@ -23,6 +23,13 @@ takes effect at the next run without a restart; a file that cannot be read or pa
 reported and the previous list kept. A job that fails stops the queue, naming the job and its log::
 
     .venv/bin/python -m tools.benchmark.resnet20_queue [--queue_file FILE] [--dry_run]
+        [--records_dir DIR]
+
+Each run's records (its search trials, plan and metrics: ``tools/benchmark/run_records.py``) are
+copied to ``--records_dir`` (default ``tools/benchmark/records``, committed with the repository)
+every ``--save_every`` seconds and when it ends, and copied back into a run directory that lacks
+them before it starts, so a search survives the loss of the machine; ``--records_dir=''`` keeps
+none.
 
 The default queue, ``tools/benchmark/resnet20_queue.txt``, lists the tables of docs/benchmarks.md
 in the order they are wanted.
@@ -41,10 +48,12 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
+from tools.benchmark.run_records import restore_records, save_records
 from utils.io import is_completed
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_QUEUE = os.path.join(REPO_ROOT, "tools", "benchmark", "resnet20_queue.txt")
+DEFAULT_RECORDS = os.path.join(REPO_ROOT, "tools", "benchmark", "records")
 _DIRECTORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
@@ -147,16 +156,40 @@ class _StopRequest:
             self.child.send_signal(signum)
 
 
+def _restore(jobs: Sequence[Job], run_dir: str, records_dir: str | None,
+             log: Callable[[str], None]) -> None:
+    """Puts each job's recorded files that its run directory lacks back in place."""
+    for job in jobs if records_dir else ():
+        restored = restore_records(os.path.join(records_dir, job.directory),
+                                   os.path.join(run_dir, job.directory))
+        if restored:
+            log(f"queue: restored {len(restored)} record(s) of {job.directory}/ from "
+                f"{records_dir}: {', '.join(restored)}")
+
+
+def _wait(child: subprocess.Popen, save: Callable[[], object], save_every: float) -> int:
+    """The child's exit code, calling ``save`` every ``save_every`` seconds until then."""
+    while True:
+        try:
+            return child.wait(timeout=save_every)
+        except subprocess.TimeoutExpired:
+            save()
+
+
 def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
               log: Callable[[str], None] = print,
-              reload: Callable[[], Sequence[Job]] | None = None) -> int:
+              reload: Callable[[], Sequence[Job]] | None = None,
+              records_dir: str | None = None, save_every: float = 300.0) -> int:
     """Runs the unfinished jobs in order; returns 0 when all are finished, else the exit code of
     the job that failed or was stopped.
 
     ``reload``, when given, is called after each finished job for the list to go on with (the
     queue file read again); an ``OSError`` or ``ValueError`` from it is logged and the previous
-    list kept.
+    list kept. ``records_dir``, when given, keeps the runs' records (``run_records``): restored
+    into run directories that lack them first, saved from the running job every
+    ``save_every`` seconds and when it ends.
     """
+    _restore(jobs, run_dir, records_dir, log)
     pending = [job for job in jobs if not job.finished(run_dir)]
     log(f"queue: {len(jobs) - len(pending)} of {len(jobs)} run(s) finished; "
         f"{len(pending)} to go in {run_dir}")
@@ -171,11 +204,18 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
             log(f"queue: [{len(jobs) - len(pending) + 1}/{len(jobs)}] {job} -> {job.directory}/ "
                 f"(log {log_path})")
             start = time.monotonic()
+
+            def save(job=job):
+                if records_dir:
+                    save_records(os.path.join(run_dir, job.directory),
+                                 os.path.join(records_dir, job.directory))
+
             with open(log_path, "a") as output:
                 stop.child = subprocess.Popen(job.command(scripts_dir), stdout=output,
                                               stderr=subprocess.STDOUT)
-                code = stop.child.wait()
+                code = _wait(stop.child, save, save_every)
                 stop.child = None
+            save()
             if code < 0:  # killed by a signal: the shell's convention
                 code = 128 - code
             minutes = (time.monotonic() - start) / 60
@@ -194,6 +234,7 @@ def run_queue(jobs: Sequence[Job], run_dir: str, scripts_dir: str,
                     jobs = list(reload())
                 except (OSError, ValueError) as error:
                     log(f"queue: kept the previous list; reading the queue again failed: {error}")
+                _restore(jobs, run_dir, records_dir, log)
             pending = [job for job in jobs if not job.finished(run_dir)]
     finally:
         for sig, handler in previous.items():
@@ -208,6 +249,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                         flag_values=flag_values)
     flags.DEFINE_boolean("dry_run", False, "List the runs and whether each is finished; run none.",
                          flag_values=flag_values)
+    flags.DEFINE_string("records_dir", DEFAULT_RECORDS,
+                        "Where the runs' records (trials, plans, metrics) are kept and restored "
+                        "from; '' keeps none.", flag_values=flag_values)
+    flags.DEFINE_float("save_every", 300.0, "Seconds between two saves of the running job's "
+                       "records.", lower_bound=1.0, flag_values=flag_values)
 
 
 def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -226,13 +272,16 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
         sys.exit(f"resnet20_queue: error: {error}")
     runs_root = os.environ.get("POCKETFLOW_RUNS", os.path.expanduser("~/pocketflow_runs"))
     run_dir = os.path.join(runs_root, "resnet20")
+    records_dir = flag_values.records_dir or None
     if flag_values.dry_run:
         for job in jobs:
-            print(f"{'finished' if job.finished(run_dir) else 'to run  '}  {job}  "
-                  f"-> {os.path.join(run_dir, job.directory)}")
+            state = ("finished" if job.finished(run_dir) else
+                     "recorded" if records_dir and job.finished(records_dir) else "to run  ")
+            print(f"{state}  {job}  -> {os.path.join(run_dir, job.directory)}")
         return
     sys.exit(run_queue(jobs, run_dir, os.path.join(REPO_ROOT, "tools", "benchmark"),
-                       reload=read_queue))
+                       reload=read_queue, records_dir=records_dir,
+                       save_every=flag_values.save_every))
 
 
 if __name__ == "__main__":
