@@ -21,7 +21,7 @@ from absl import logging
 from hpo.optimizer import create_optimizer
 from hpo.search import run_search, search_description
 from hpo.space import SearchSpace
-from hpo.trial_store import TrialStore
+from hpo.trial_store import TrialStore, stored_seconds
 from learners.config import RunConfig
 from utils.io import write_json_atomic
 
@@ -95,6 +95,7 @@ def run_automl(automl: AutoMLConfig, space: SearchSpace, make_config: ConfigFact
     metrics = run(final_config)
     metrics["automl"] = {"backend": automl.backend, "nb_trials": len(result.trials),
                          "best_trial": best.trial, "best_val_accuracy": best.reward,
-                         "best_setting": best.projected, "trials_file": store.trials_path}
+                         "best_setting": best.projected, "trials_file": store.trials_path,
+                         "search_seconds": stored_seconds(search_dir)}  # every launch's trials
     write_json_atomic(os.path.join(final_config.output_dir, "metrics.json"), metrics)
     return metrics

@@ -30,6 +30,9 @@ def test_automl_searches_then_retrains_the_best_setting(tmp_path, backend):
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
     best = max(trials, key=lambda t: t["reward"])
     assert metrics["automl"]["best_setting"] == best["projected"]
+    assert metrics["automl"]["search_seconds"] == pytest.approx(
+        sum(trial["seconds"] for trial in trials))
+    assert metrics["automl"]["search_seconds"] > 0
     assert metrics["train"]["steps"] == 40  # the best setting re-trained with the full schedule
     assert len(list((tmp_path / "models").glob("*.keras"))) == 1  # only the re-trained model is published
 
