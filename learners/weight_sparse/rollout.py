@@ -82,7 +82,7 @@ class RolloutScorer:
         self.masks = [tf.Variable(tf.ones(kernel.shape), trainable=False) for kernel in self.kernels]
         self.same_batches = same_batches
         self._dataset = dataset
-        self._train = self._training_batches()
+        self._train = None if same_batches else self._training_batches()  # else per roll-out
         val = dataset.val_dataset()
         self._val = val.take(settings.nb_iters_feval) if settings.nb_iters_feval else val
         self._warned = False
