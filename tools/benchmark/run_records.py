@@ -16,8 +16,8 @@ need beside them (``checkpoints/train_seconds.json``) is left out with them.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+
+from utils.io import write_text_atomic
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 SKIPPED_DIRECTORIES = ("checkpoints",)
@@ -42,12 +42,8 @@ def _same_bytes(path: str, other: str) -> bool:
 
 
 def _copy_atomic(source: str, target: str) -> None:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=os.path.dirname(target), suffix=".tmp",
-                                     delete=False) as handle:
-        with open(source, "rb") as original:
-            shutil.copyfileobj(original, handle)
-    os.replace(handle.name, target)
+    with open(source) as handle:  # records are JSON text
+        write_text_atomic(target, handle.read())
 
 
 def save_records(run_directory: str, records_directory: str) -> list[str]:
