@@ -1,13 +1,12 @@
 """Entry point: absl flags (PocketFlow's names) -> frozen config dataclasses -> ``run(config)``.
 
-Flags exist here and in the ``nets/*_run.py`` launchers only; everything below takes configs.
-A flag left at ``None`` takes the model helper's default (per-model learning rate, weight decay,
-batch size ...), as the original's per-model flags did.
+The common flags are the table in ``options.py``; every registered learner adds the flags of
+its settings dataclass (``--cp_*``, ``--ws_*`` ...). Below this module nothing reads ``FLAGS``.
+Importing it does not import TensorFlow, so ``--help`` is immediate.
 """
 
 from __future__ import annotations
 
-import logging as pylogging
 import os
 import sys
 from collections.abc import Mapping
@@ -15,362 +14,131 @@ from typing import Any
 
 from absl import app, flags, logging
 
-from utils.dataclass_flags import define_flags
+from learners.registry import LEARNERS
+from options import SECTIONS, help_text, learner_specs
+from utils.dataclass_flags import define_flags as define_settings_flags
+from utils.dataclass_flags import flag_defaults, flag_help
 
 FLAGS = flags.FLAGS
-
-# ---------------------------------------------------------------------------- global
-flags.DEFINE_string("learner", "full-prec", "Learner: full-prec, channel, dis-chn-pruned, "
-                    "weight-sparse, uniform, uniform-tf, non-uniform.")
-flags.DEFINE_string("exec_mode", "train", "train: train and export; eval: only evaluate.")
-flags.DEFINE_string("net", None, "Model helper <model>_at_<dataset> (default: the launcher's).")
-flags.DEFINE_string("dataset", None, "Dataset name (default: the net's dataset).")
-# --log_dir (TensorBoard summaries and the JSON-lines event log, default ./logs) is absl's own flag.
-flags.DEFINE_string("model_dir", "./models", "Directory of the pre-trained full-precision model.")
-flags.DEFINE_string("save_dir", None, "The learner's output directory (default ./models_<learner>).")
-flags.DEFINE_boolean("debug", False, "Verbose (DEBUG) logging.")
-flags.DEFINE_boolean("enbl_multi_gpu", False, "Train data-parallel on every visible GPU.")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
-
-# ---------------------------------------------------------------------------- data
-flags.DEFINE_string("data_dir_local", None, "Local data directory (not needed for digits).")
-flags.DEFINE_integer("batch_size", None, "Training batch size per replica.")
-flags.DEFINE_integer("batch_size_eval", None, "Evaluation batch size.")
-flags.DEFINE_integer("nb_smpls_val", None, "Validation split carved from the training data.")
-flags.DEFINE_integer("image_size", None, "Network input side for image folders / ILSVRC-12.")
-flags.DEFINE_integer("buffer_size", 10000, "Shuffle buffer, in examples.")
-
-# ---------------------------------------------------------------------------- nets
-flags.DEFINE_integer("resnet_size", None, "ResNet depth (CIFAR-10: 20/32/44/56/110; ILSVRC-12: 18/34/50).")
-flags.DEFINE_integer("mobilenet_version", 1, "MobileNet version: 1 or 2.")
-flags.DEFINE_float("mobilenet_depth_mult", 1.0, "MobileNet depth (width) multiplier.")
-flags.DEFINE_boolean("tiny_net", False, "Build the tiny variant of the net (smoke tests).")
-
-# ---------------------------------------------------------------------------- training
-flags.DEFINE_float("nb_epochs", None, "Epochs of the full schedule (before nb_epochs_rat).")
-flags.DEFINE_float("nb_epochs_rat", 1.0, "Scales the number of epochs and the decay boundaries.")
-flags.DEFINE_integer("nb_iters_train", None, "Total training steps (overrides the epochs).")
-flags.DEFINE_float("lrn_rate_init", None, "Initial learning rate for a batch of batch_size_norm.")
-flags.DEFINE_integer("batch_size_norm", None, "Batch size lrn_rate_init is stated for.")
-flags.DEFINE_float("momentum", None, "SGD momentum.")
-flags.DEFINE_float("loss_w_dcy", None, "L2 weight decay (BatchNorm excluded).")
-flags.DEFINE_enum("lrn_rate_schedule", None, ["piecewise", "cosine", "exponential"],
-                  "Learning-rate schedule (default: the net's).")
-flags.DEFINE_float("lrn_rate_dcy_epochs", None, "Exponential schedule: epochs between decays.")
-flags.DEFINE_float("lrn_rate_dcy_rate", None, "Exponential schedule: factor of each decay.")
-flags.DEFINE_list("lrn_rate_dcy_bnds", None, "Piecewise decay boundaries, in epochs.")
-flags.DEFINE_list("lrn_rate_dcy_rates", None, "Piecewise multipliers (one more than boundaries).")
-flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs (cosine schedule).")
-flags.DEFINE_integer("summ_step", 100, "Steps between log lines / summaries.")
-flags.DEFINE_integer("save_step", 10000, "Steps between checkpoints (and evaluations).")
-
-# ---------------------------------------------------------------------------- distillation
-flags.DEFINE_boolean("enbl_dst", False, "Add distillation from the pre-trained model.")
-flags.DEFINE_float("loss_w_dst", 4.0, "Distillation loss weight.")
-flags.DEFINE_float("tempr_dst", 4.0, "Distillation softmax temperature.")
-
-# ---------------------------------------------------------------------------- AutoML search
-flags.DEFINE_string("hpo_backend", None, "Search the flags in --hpo_space with this backend "
-                    "(gp, tpe, ddpg, random), then re-train the best setting. Without "
-                    "--hpo_space, it is the backend of a learner's own per-layer search "
-                    "(channel keep ratios, weight-sparse ratios, uniform / non-uniform bits).")
-flags.DEFINE_string("hpo_space", None, "JSON search space over flags: "
-                    '[{"name": "lrn_rate_init", "type": "continuous", "low": 0.01, "high": 0.3, "log": true}, ...]')
-flags.DEFINE_integer("hpo_nb_trials", 20, "Trials of the search (an interrupted search resumes).")
-flags.DEFINE_float("hpo_trial_epochs_rat", 0.1, "Fraction of the full schedule each trial trains for.")
+_DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+           bool: flags.DEFINE_boolean, list: flags.DEFINE_list}
 
 
-def _define_ddpg_flags() -> None:
-    """The original's ``--ddpg_*`` flags, one per field of ``rl_agents.ddpg.DdpgConfig``."""
-    from rl_agents.ddpg import FLAG_DEFAULTS, FLAG_HELP
+def define_flags() -> None:
+    """Defines the common flags and those of every registered learner (again: only new ones)."""
+    for option in (o for rows in SECTIONS.values() for o in rows if o.name not in FLAGS):
+        if isinstance(option.kind, tuple):
+            flags.DEFINE_enum(option.name, option.default, option.kind, option.help)
+        else:
+            _DEFINE[option.kind](option.name, option.default, option.help)
+    from rl_agents.ddpg import DdpgConfig
 
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "DDPG agent")
-
-
-_define_ddpg_flags()
-
-
-def _define_channel_pruning_flags() -> None:
-    """The original's ``--cp_*`` flags, one per field of ``ChannelPruningConfig``."""
-    from learners.channel_pruned.config import FLAG_DEFAULTS, FLAG_HELP
-
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Channel pruning")
-    flags.DEFINE_boolean("cp_quadruple", False, "Channel pruning: kept channel counts are "
-                         "multiples of 4 (the original's flag; same as --cp_round_to 4).")
+    settings = [(DdpgConfig, "ddpg_", "DDPG agent")] + [
+        (spec.settings, spec.flag_prefix, spec.name) for spec in learner_specs() if spec.settings]
+    for cls, prefix, what in settings:
+        new = {k: v for k, v in flag_defaults(cls, prefix).items() if k not in FLAGS}
+        define_settings_flags(new, flag_help(cls, prefix), what)
 
 
-_define_channel_pruning_flags()
-
-
-def _define_dis_chn_pruning_flags() -> None:
-    """The original's ``--dcp_*`` flags, one per field of ``DisChnPruningConfig``."""
-    from learners.dis_chn_pruned.config import FLAG_DEFAULTS, FLAG_HELP
-
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Discrimination-aware channel pruning")
-
-
-_define_dis_chn_pruning_flags()
-
-
-def _define_weight_sparse_flags() -> None:
-    """The original's ``--ws_*`` flags, one per field of ``WeightSparseConfig``."""
-    from learners.weight_sparse.config import FLAG_DEFAULTS, FLAG_HELP
-
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Weight sparsification")
-
-
-_define_weight_sparse_flags()
-
-
-def _define_quantization_flags() -> None:
-    """The original's ``--uql_*`` and ``--nuql_*`` flags, one per field of ``UniformQuantConfig``
-    and ``NonUniformQuantConfig``."""
-    from learners.nonuniform_quant.config import FLAG_DEFAULTS as NUQL_DEFAULTS
-    from learners.nonuniform_quant.config import FLAG_HELP as NUQL_HELP
-    from learners.uniform_quant.config import FLAG_DEFAULTS, FLAG_HELP
-
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Uniform quantization")
-    define_flags(NUQL_DEFAULTS, NUQL_HELP, "Non-uniform quantization")
-
-
-_define_quantization_flags()
-
-
-def _define_uniform_quant_tf_flags() -> None:
-    """The original's ``--uqtf_*`` flags, one per field of ``UniformQuantTFConfig``."""
-    from learners.uniform_quant_tf.config import FLAG_DEFAULTS, FLAG_HELP
-
-    define_flags(FLAG_DEFAULTS, FLAG_HELP, "Quantization-aware training for TFLite")
-
-
-_define_uniform_quant_tf_flags()
-
-# ---------------------------------------------------------------------------- export
-flags.DEFINE_boolean("enbl_export", True, "Export model.tflite and model_int8.tflite after training.")
-flags.DEFINE_integer("nb_calibration", 500, "Training images used to calibrate the int8 model.")
-flags.DEFINE_boolean("enbl_benchmark", True, "Measure TFLite latency after export.")
-flags.DEFINE_list("benchmark_threads", ["1", "2"], "Thread counts of the latency benchmark.")
-flags.DEFINE_integer("nb_repts", 100, "Timed repetitions of the latency benchmark.")
-
-
-def _floats(name: str, values):
-    if values is None:
-        return None
+def _numbers(name: str, values, kind):
     try:
-        return tuple(float(v) for v in values)
+        return None if values is None else tuple(kind(v) for v in values)
     except ValueError:
-        raise ValueError(f"Expected comma-separated numbers for --{name}. Received: {','.join(values)}") from None
-
-
-def _ints(name: str, values):
-    try:
-        return tuple(int(v) for v in values)
-    except ValueError:
-        raise ValueError(f"Expected comma-separated integers for --{name}. Received: {','.join(values)}") from None
-
-
-def _given_or(value, default):
-    return default if value is None else value
-
-
-class _FlagValues:
-    """The parsed flags with some values overridden (an AutoML trial's candidate)."""
-
-    def __init__(self, overrides: Mapping[str, Any]):
-        self._overrides = dict(overrides)
-
-    def __getattr__(self, name: str):
-        return self._overrides[name] if name in self._overrides else FLAGS[name].value
+        raise ValueError(f"Expected comma-separated {kind.__name__} values for --{name}. "
+                         f"Received: {','.join(values)}") from None
 
 
 def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = None):
-    """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read).
-
-    Args:
-        default_net: the launcher's model helper.
-        overrides: flag values that replace the parsed ones (``{flag name: value}``).
-    """
-    values = _FlagValues(overrides or {})
+    """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read);
+    ``overrides`` (``{flag name: value}``) replace parsed values (an AutoML trial's candidate)."""
     from datasets.base import DataConfig
-    from learners.channel_pruned.config import FLAG_DEFAULTS as CP_FLAGS
-    from learners.channel_pruned.config import ChannelPruningConfig
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
-    from learners.dis_chn_pruned.config import FLAG_DEFAULTS as DCP_FLAGS
-    from learners.dis_chn_pruned.config import DisChnPruningConfig
-    from learners.nonuniform_quant.config import FLAG_DEFAULTS as NUQL_FLAGS
-    from learners.nonuniform_quant.config import NonUniformQuantConfig
-    from learners.uniform_quant.config import FLAG_DEFAULTS as UQL_FLAGS
-    from learners.uniform_quant.config import UniformQuantConfig
-    from learners.uniform_quant_tf.config import FLAG_DEFAULTS as UQTF_FLAGS
-    from learners.uniform_quant_tf.config import UniformQuantTFConfig
-    from learners.weight_sparse.config import FLAG_DEFAULTS as WS_FLAGS
-    from learners.weight_sparse.config import WeightSparseConfig
+    from learners.registry import get_spec
     from nets.model_helper import NetConfig, create_model_helper
 
-    net = values.net or default_net
-    net_config = NetConfig(resnet_size=values.resnet_size, mobilenet_version=values.mobilenet_version,
-                           mobilenet_depth_mult=values.mobilenet_depth_mult, tiny=values.tiny_net)
+    v = {**FLAGS.flag_values_dict(), **(overrides or {})}
+    spec = get_spec(v["learner"])
+    if v["hpo_backend"] and not v["hpo_space"]:  # the backend of the learner's own search
+        v[f"{spec.flag_prefix}search_backend"] = v["hpo_backend"]
+    net = v["net"] or default_net
+    net_config = NetConfig(resnet_size=v["resnet_size"], mobilenet_version=v["mobilenet_version"],
+                           mobilenet_depth_mult=v["mobilenet_depth_mult"], tiny=v["tiny_net"])
     helper = create_model_helper(net, net_config)
     defaults = helper.train_defaults()
     data = DataConfig(
-        dataset=values.dataset or helper.default_dataset,
-        data_dir=values.data_dir_local,
-        batch_size=_given_or(values.batch_size, defaults.batch_size),
-        batch_size_eval=_given_or(values.batch_size_eval, defaults.batch_size_eval),
-        nb_smpls_val=values.nb_smpls_val, image_size=values.image_size, seed=values.seed,
-        shuffle_buffer=values.buffer_size)
+        dataset=v["dataset"] or helper.default_dataset, data_dir=v["data_dir_local"],
+        batch_size=defaults.batch_size if v["batch_size"] is None else v["batch_size"],
+        batch_size_eval=(defaults.batch_size_eval if v["batch_size_eval"] is None
+                         else v["batch_size_eval"]),
+        nb_smpls_val=v["nb_smpls_val"], image_size=v["image_size"], seed=v["seed"],
+        shuffle_buffer=v["buffer_size"])
+    train_names = ("nb_epochs", "nb_epochs_rat", "lrn_rate_init", "batch_size_norm", "momentum",
+                   "loss_w_dcy", "lrn_rate_schedule", "lrn_rate_dcy_epochs", "lrn_rate_dcy_rate",
+                   "warmup_epochs", "summ_step", "save_step", "nb_iters_train", "seed")
     train = TrainConfig.from_defaults(
-        defaults, nb_epochs=values.nb_epochs, nb_epochs_rat=values.nb_epochs_rat,
-        lrn_rate_init=values.lrn_rate_init, batch_size_norm=values.batch_size_norm,
-        momentum=values.momentum, loss_w_dcy=values.loss_w_dcy,
-        lrn_rate_schedule=values.lrn_rate_schedule,
-        lrn_rate_dcy_bnds=_floats("lrn_rate_dcy_bnds", values.lrn_rate_dcy_bnds),
-        lrn_rate_dcy_rates=_floats("lrn_rate_dcy_rates", values.lrn_rate_dcy_rates),
-        lrn_rate_dcy_epochs=values.lrn_rate_dcy_epochs, lrn_rate_dcy_rate=values.lrn_rate_dcy_rate,
-        warmup_epochs=values.warmup_epochs, summ_step=values.summ_step, save_step=values.save_step,
-        nb_iters_train=values.nb_iters_train, seed=values.seed)
+        defaults, **{name: v[name] for name in train_names},
+        lrn_rate_dcy_bnds=_numbers("lrn_rate_dcy_bnds", v["lrn_rate_dcy_bnds"], float),
+        lrn_rate_dcy_rates=_numbers("lrn_rate_dcy_rates", v["lrn_rate_dcy_rates"], float))
     return RunConfig(
-        learner=values.learner, exec_mode=values.exec_mode, net=net, model_dir=values.model_dir,
-        save_dir=values.save_dir, log_dir=values.log_dir or "./logs", enbl_multi_gpu=values.enbl_multi_gpu,
-        debug=values.debug, data=data, net_config=net_config, train=train,
-        distillation=DistillationConfig(enabled=values.enbl_dst, loss_w_dst=values.loss_w_dst,
-                                        tempr_dst=values.tempr_dst),
-        export=ExportConfig(enabled=values.enbl_export, nb_calibration=values.nb_calibration,
-                            benchmark=values.enbl_benchmark,
-                            benchmark_threads=_ints("benchmark_threads", values.benchmark_threads),
-                            benchmark_repeats=values.nb_repts),
-        channel_pruning=_channel_pruning_config(values, CP_FLAGS, ChannelPruningConfig),
-        dis_chn_pruning=_settings(values, DCP_FLAGS, DisChnPruningConfig),
-        uniform_quant=_settings(values, UQL_FLAGS, UniformQuantConfig),
-        nonuniform_quant=_settings(values, NUQL_FLAGS, NonUniformQuantConfig),
-        uniform_quant_tf=_settings(values, UQTF_FLAGS, UniformQuantTFConfig),
-        weight_sparse=_settings(values, WS_FLAGS, WeightSparseConfig))
-
-
-def _flag_settings(values: _FlagValues, names) -> dict[str, Any]:
-    """``{flag: value}`` of a learner's flags; ``--hpo_backend`` without ``--hpo_space`` sets
-    the backend of the learner's own per-layer search (its ``*_search_backend`` flag)."""
-    settings = {name: getattr(values, name) for name in names}
-    if values.hpo_backend and not values.hpo_space:
-        settings.update({name: values.hpo_backend for name in names
-                         if name.endswith("_search_backend")})
-    return settings
-
-
-def _settings(values: _FlagValues, names, config_class):
-    return config_class.from_flag_values(_flag_settings(values, names))
-
-
-def _channel_pruning_config(values: _FlagValues, names, config_class):
-    settings = _flag_settings(values, names)
-    if values.cp_quadruple and settings["cp_round_to"] == 1:
-        settings["cp_round_to"] = 4
-    return config_class.from_flag_values(settings)
-
-
-def _log_flags() -> None:
-    names = sorted({flag.name for module in ("__main__", "main")
-                    for flag in FLAGS.get_flags_for_module(module)} | {"log_dir"})
-    logging.info("FLAGS:\n%s", "\n".join(f"  --{name}={FLAGS[name].value}" for name in names))
-
-
-# Flags a search may not set: they say what the run is and where it writes, not how it trains.
-_NOT_SEARCHABLE = {"learner", "exec_mode", "net", "dataset", "model_dir", "save_dir", "log_dir",
-                   "data_dir_local", "debug", "enbl_multi_gpu", "tiny_net"}
-
-
-def searchable_space(path: str):
-    """Reads ``--hpo_space`` and checks every dimension against the flag it sets.
-
-    Raises:
-        ValueError: for a name that is not a searchable flag, or bounds/choices the flag rejects.
-    """
-    from hpo.space import Categorical, Continuous, SearchSpace
-
-    space = SearchSpace.from_file(path)
-    known = {flag.name for module in ("__main__", "main") for flag in FLAGS.get_flags_for_module(module)}
-    searchable = sorted(known - _NOT_SEARCHABLE
-                        - {n for n in known if n.startswith(("hpo_", "ddpg_"))})
-    for dim in space:
-        if dim.name not in searchable:
-            raise ValueError(f"Expected search dimensions named after flags ({', '.join(searchable)}). "
-                             f"Received: '{dim.name}' in '{path}'")
-        flag = FLAGS[dim.name]
-        kind = type(flag.parser).__name__
-        if isinstance(dim, Continuous) and "Float" not in kind:
-            raise ValueError(f"Expected an integer or categorical dimension for --{dim.name} "
-                             f"({kind}). Received: a continuous one in '{path}'")
-        values = dim.choices if isinstance(dim, Categorical) else (dim.low, dim.high)
-        for value in values:
-            try:
-                flag.parser.parse(value)
-            except (ValueError, TypeError) as error:
-                raise ValueError(f"Expected values --{dim.name} accepts in '{path}'. "
-                                 f"Received: {value!r} ({error})") from None
-    return space
-
-
-# Learners whose automatic mode searches with --hpo_backend when no --hpo_space is given.
-_OWN_SEARCH = ("channel", "chn-pruned-gpu", "chn-pruned-rmt", "weight-sparse", "uniform",
-               "non-uniform")
-
-
-def _run_automl(default_net: str) -> None:
-    from hpo.automl import AutoMLConfig, run_automl
-
-    if not FLAGS.hpo_space:
-        raise ValueError("Expected --hpo_space (a JSON search space over flags) with --hpo_backend. "
-                         "Received: none")
-    if not FLAGS.hpo_backend:
-        raise ValueError("Expected --hpo_backend (gp, tpe, ddpg or random) with --hpo_space. "
-                         "Received: none")
-    space = searchable_space(FLAGS.hpo_space)
-    options = {}
-    if FLAGS.hpo_backend == "ddpg":  # one episode per trial; the noise decays over the trials
-        from rl_agents.ddpg import DdpgConfig
-
-        options = {"config": DdpgConfig.from_flag_values(FLAGS.flag_values_dict()),
-                   "nb_rlouts": FLAGS.hpo_nb_trials}
-    automl = AutoMLConfig(backend=FLAGS.hpo_backend, nb_trials=FLAGS.hpo_nb_trials,
-                          trial_epochs_rat=FLAGS.hpo_trial_epochs_rat, optimizer_options=options)
-
-    def make_config(overrides):
-        return config_from_flags(default_net, {name: FLAGS[name].parser.parse(value)
-                                               for name, value in overrides.items()})
-
-    make_config({})  # every other flag is checked before the first trial
-    run_automl(automl, space, make_config)
+        learner=v["learner"], exec_mode=v["exec_mode"], net=net, model_dir=v["model_dir"],
+        save_dir=v["save_dir"], log_dir=v["log_dir"] or "./logs",
+        enbl_multi_gpu=v["enbl_multi_gpu"], debug=v["debug"], data=data, net_config=net_config,
+        train=train, settings=spec.settings_from_flags(v),
+        distillation=DistillationConfig(enabled=v["enbl_dst"], loss_w_dst=v["loss_w_dst"],
+                                        tempr_dst=v["tempr_dst"]),
+        export=ExportConfig(enabled=v["enbl_export"], nb_calibration=v["nb_calibration"],
+                            benchmark=v["enbl_benchmark"], benchmark_repeats=v["nb_repts"],
+                            benchmark_threads=_numbers("benchmark_threads",
+                                                       v["benchmark_threads"], int)))
 
 
 def launch(default_net: str = "lenet_at_digits") -> None:
     """Parses the command line and runs; the ``nets/*_run.py`` launchers call this."""
-
-    def _main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"Unexpected positional arguments: {' '.join(argv[1:])}")
-        logging.set_verbosity(logging.DEBUG if FLAGS.debug else logging.INFO)
-        if not FLAGS.debug:  # TensorFlow's converter/saver chatter drowns the run's own log
-            pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
-        _log_flags()
-        import datasets  # noqa: F401  (registers datasets)
-        import nets  # noqa: F401  (registers nets)
-        from learners.runner import run  # imports TensorFlow: after flags are parsed
-
+    define_flags()
+    argv = sys.argv[1:]
+    if {"--help", "-h", "-?"} & set(argv):
+        learner = next((a.split("=", 1)[1] for a in argv if a.startswith("--learner=")), None)
+        if "--learner" in argv[:-1]:
+            learner = argv[argv.index("--learner") + 1]
         try:
-            if FLAGS.hpo_space or (FLAGS.hpo_backend and FLAGS.learner not in _OWN_SEARCH):
-                _run_automl(default_net)
-            else:
-                run(config_from_flags(default_net))
-        except (ValueError, FileNotFoundError) as error:
-            logging.error("%s", error)
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
-        except KeyboardInterrupt:  # the trainer saved a checkpoint and said how to resume
-            print("interrupted: rerun the same command to resume", file=sys.stderr)
-            sys.exit(130)
+            print(help_text(os.path.relpath(sys.argv[0]), learner))
+        except ValueError as error:
+            sys.exit(f"error: {error}")
+        sys.exit(0)
+    if "--debug" not in argv and "--debug=true" not in argv:
+        from utils.console import quiet_tensorflow
 
-    app.run(_main)
+        quiet_tensorflow()  # before TensorFlow is imported
+    app.run(lambda argv: _main(argv, default_net))
 
+
+def _main(argv, default_net: str) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected positional arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.DEBUG if FLAGS.debug else logging.INFO)
+    given = sorted(name for name in FLAGS if FLAGS[name].present and not name.startswith("help"))
+    logging.info("flags given: %s", " ".join(f"--{n}={FLAGS[n].value}" for n in given) or "none")
+    try:
+        if FLAGS.hpo_space or (FLAGS.hpo_backend and not LEARNERS.get(FLAGS.learner).own_search):
+            from automl import run_automl_from_flags
+
+            learner_flags = [name for spec in learner_specs() if spec.settings
+                             for name in flag_defaults(spec.settings, spec.flag_prefix)]
+            run_automl_from_flags(FLAGS, lambda o: config_from_flags(default_net, o), learner_flags)
+        else:
+            from learners.runner import run  # imports TensorFlow: after the flags are parsed
+
+            run(config_from_flags(default_net))
+    except (ValueError, FileNotFoundError) as error:
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:  # the trainer saved a checkpoint and said how to resume
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+define_flags()
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -12,7 +12,7 @@ setup(
     version="0.1.0",
     description="Automated compression of Keras 3 CNNs: pruning, sparsity, quantization, TFLite export",
     packages=find_packages(include=["datasets*", "nets*", "learners*", "hpo*", "rl_agents*",
-                                    "utils*", "tools*"]),
+                                    "utils*", "export*", "tools*"]),
     py_modules=["main"],
     python_requires=">=3.10",
     install_requires=requirements,

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-import hpo.backends  # noqa: F401  (registers gp, tpe and ddpg)
 from hpo.budget import Budget
 from hpo.optimizer import BACKENDS
 from hpo.search import run_search

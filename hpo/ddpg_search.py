@@ -58,6 +58,7 @@ class DdpgSearch(Optimizer):
         for name, value in (("nb_rlouts", nb_rlouts), ("nb_rlouts_min", nb_rlouts_min)):
             if value < 1:
                 raise ValueError(f"Expected `{name}` >= 1. Received: {name}={value}")
+        self.nb_rlouts_min = nb_rlouts_min
         self.layer_features = _normalize_features(layer_features, len(space))
         self.agent = Agent(state_dim=self.layer_features.shape[1] + 2, action_dim=1,
                            action_low=0.0, action_high=1.0, nb_rlouts=nb_rlouts,
@@ -97,6 +98,11 @@ class DdpgSearch(Optimizer):
         for _ in range(nb_steps):
             self.agent.train()
         self.agent.finalize_rollout(rewards)
+
+    @property
+    def nb_warmup_trials(self) -> int:
+        """The episodes that fill the replay buffer: the agent learns only after them."""
+        return self.nb_rlouts_min
 
     def resume(self, nb_past_trials: int) -> None:
         super().resume(nb_past_trials)

@@ -119,6 +119,11 @@ class GaussianProcessSearch(Optimizer):
         self._discrete_columns = [i for i, d in enumerate(space) if not isinstance(d, Continuous)]
 
     # ----------------------------------------------------------------- ask / tell
+    @property
+    def nb_warmup_trials(self) -> int:
+        """The initial design: its points do not depend on the rewards."""
+        return self.nb_initial_points
+
     def ask(self) -> Candidate:
         # Randomness comes from (seed, trials told, pending asks), so a search that resumes from
         # stored trials goes on from where it stopped instead of replaying its first candidates.

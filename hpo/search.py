@@ -25,10 +25,12 @@ Objective = Callable[[Candidate], "float | tuple[float, Mapping[str, Any]]"]
 
 @dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """The outcome of a search: every trial, in order, and the best one."""
+    """The outcome of a search: every trial, in order, the best one, and whether it stopped
+    before its planned trials because the optimizer kept proposing plans already scored."""
 
     trials: list[Trial]
     best: Trial
+    stopped_early: bool = False
 
 
 def search_description(optimizer: Optimizer, backend: str, budget: Budget | None,
@@ -57,6 +59,7 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                store: TrialStore | None = None, budget: Budget | None = None,
                first_candidates: Sequence[Candidate] = (),
                plan_key: Callable[[Candidate], Hashable] | None = None,
+               patience: int | None = None,
                log: Callable[[str], None] = logging.info) -> SearchResult:
     """Runs (or resumes) a search until ``nb_trials`` trials are done.
 
@@ -72,12 +75,21 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
     over, and each roll-out may cost minutes. ``plan_key`` says what the plan of a candidate
     is (e.g. the channel counts its keep ratios round to); by default the candidate itself.
 
+    With ``patience``, the search stops early once the optimizer has proposed a plan already
+    scored (any earlier trial's) ``patience`` times in a row after its warm-up
+    (``optimizer.nb_warmup_trials`` told trials, and the ``first_candidates``): it has settled,
+    and what is left of ``nb_trials`` would mostly repeat that plan. A resumed search counts the
+    stored trials' repeats too, so a search that stopped stays stopped.
+
     Raises:
-        ValueError: for ``nb_trials < 1`` or an objective that returns a non-finite reward.
+        ValueError: for ``nb_trials < 1``, ``patience < 1`` or an objective that returns a
+            non-finite reward.
         InfeasibleBudgetError: before any evaluation, if the budget cannot be met.
     """
     if nb_trials < 1:
         raise ValueError(f"Expected nb_trials >= 1. Received: {nb_trials}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"Expected patience >= 1 (or None: never stop early). Received: {patience}")
     space = optimizer.space
     if budget is not None:
         budget.check_feasible(space)
@@ -89,11 +101,21 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
         log(f"search: resumed with {len(trials)} trial(s) from {store.trials_path}; "
             f"best so far {max(t.reward for t in trials):.4f}")
 
+    # trials from here on are the optimizer's own, past its warm-up: repeats among them count
+    settled_from = max(len(first_candidates), optimizer.nb_warmup_trials)
     plans: dict[Hashable, Trial] = {}  # the first trial of each plan
+    repeats = 0  # the trials in a row, up to the last one, that repeated an earlier plan
     for trial in trials:
-        plans.setdefault(plan_of(trial.projected, plan_key), trial)
+        plan = plan_of(trial.projected, plan_key)
+        repeats = repeats + 1 if plan in plans and trial.trial >= settled_from else 0
+        plans.setdefault(plan, trial)
     started, nb_resumed = time.time(), len(trials)
     while len(trials) < nb_trials:
+        if patience is not None and repeats >= patience:
+            log(f"search: stopped after {len(trials)} of {nb_trials} trials: the optimizer "
+                f"proposed plans already scored {repeats} times in a row after its warm-up "
+                f"(patience {patience})")
+            break
         candidate = (dict(first_candidates[len(trials)]) if len(trials) < len(first_candidates)
                      else optimizer.ask())
         projected = budget.project(space, candidate) if budget is not None else space.validate(candidate)
@@ -114,6 +136,7 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
                           time.time() - trial_started, round(time.time(), 3))
         trials.append(trial)
         plans.setdefault(plan, trial)
+        repeats = repeats + 1 if earlier is not None and trial.trial >= settled_from else 0
         best = max(trials, key=lambda t: t.reward)
         repeat = "" if earlier is None else f" (the plan of trial {earlier.trial + 1}, not evaluated again)"
         elapsed = time.time() - started
@@ -122,4 +145,4 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
             f"best={best.reward:.4f} (trial {best.trial + 1}) elapsed={elapsed:.1f}s "
             f"eta={format_duration(eta)}")
     best = max(trials, key=lambda t: t.reward)
-    return SearchResult(trials=trials, best=best)
+    return SearchResult(trials=trials, best=best, stopped_early=len(trials) < nb_trials)

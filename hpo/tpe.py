@@ -119,6 +119,11 @@ class TreeParzenSearch(Optimizer):
         # Asks since the last tell: asking twice without telling gives two different candidates.
         self._nb_pending_asks = 0
 
+    @property
+    def nb_warmup_trials(self) -> int:
+        """The random start-up trials, before TPE models the rewards."""
+        return max(self.nb_startup_trials, 1)
+
     def ask(self) -> Candidate:
         seed = np.random.default_rng(
             [int(self.seed) % 2**63, len(self.history), self._nb_pending_asks])

@@ -87,6 +87,7 @@ class Learner(abc.ABC):
     def __init__(self, context: RunContext):
         self.context = context
         self.config = context.config
+        self.settings = context.config.settings  # the learner's registered settings, or None
 
     @property
     def output_model_path(self) -> str:
@@ -108,8 +109,7 @@ class Learner(abc.ABC):
         calibrated on training images), checks parity and the integer audit, and benchmarks both.
         Learners whose result deploys differently (quantization-aware, sparse) override it.
         """
-        from tools.benchmark.calc_inference_time import benchmark
-        from tools.conversion.export_tflite import export_model
+        from export import benchmark, export_model
 
         export = self.config.export
         report = export_model(model, self.context.dataset, self.context.output_dir,

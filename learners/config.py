@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from typing import Any
+
 from datasets.base import DataConfig
-from learners.channel_pruned.config import ChannelPruningConfig
-from learners.dis_chn_pruned.config import DisChnPruningConfig
-from learners.nonuniform_quant.config import NonUniformQuantConfig
-from learners.uniform_quant.config import UniformQuantConfig
-from learners.uniform_quant_tf.config import UniformQuantTFConfig
-from learners.weight_sparse.config import WeightSparseConfig
+from learners.registry import get_spec
 from nets.model_helper import NetConfig, TrainDefaults
 
 LRN_RATE_SCHEDULES = ("piecewise", "cosine", "exponential")
@@ -156,12 +153,8 @@ class RunConfig:
         log_dir: TensorBoard summaries and the JSON-lines event log.
         enbl_multi_gpu: train data-parallel on every visible GPU.
         debug: verbose logging.
-        channel_pruning: settings of ``--learner channel`` (the ``--cp_*`` flags).
-        dis_chn_pruning: settings of ``--learner dis-chn-pruned`` (the ``--dcp_*`` flags).
-        weight_sparse: settings of ``--learner weight-sparse`` (the ``--ws_*`` flags).
-        uniform_quant: settings of ``--learner uniform`` (the ``--uql_*`` flags).
-        nonuniform_quant: settings of ``--learner non-uniform`` (the ``--nuql_*`` flags).
-        uniform_quant_tf: settings of ``--learner uniform-tf`` (the ``--uqtf_*`` flags).
+        settings: the learner's own settings (its registered settings dataclass, from its
+            prefixed flags: ``--cp_*`` for ``channel`` ...); ``None`` takes their defaults.
         search_trial: this run is one trial of a search: train without the validation split,
             report validation accuracy, publish and export nothing.
     """
@@ -179,19 +172,18 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     distillation: DistillationConfig = dataclasses.field(default_factory=DistillationConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
-    channel_pruning: ChannelPruningConfig = dataclasses.field(default_factory=ChannelPruningConfig)
-    dis_chn_pruning: DisChnPruningConfig = dataclasses.field(default_factory=DisChnPruningConfig)
-    weight_sparse: WeightSparseConfig = dataclasses.field(default_factory=WeightSparseConfig)
-    uniform_quant: UniformQuantConfig = dataclasses.field(default_factory=UniformQuantConfig)
-    nonuniform_quant: NonUniformQuantConfig = dataclasses.field(
-        default_factory=NonUniformQuantConfig)
-    uniform_quant_tf: UniformQuantTFConfig = dataclasses.field(
-        default_factory=UniformQuantTFConfig)
+    settings: Any = None
     search_trial: bool = False
 
     def __post_init__(self):
         if self.exec_mode not in EXEC_MODES:
             raise ValueError(f"Expected `exec_mode` in {EXEC_MODES}. Received: exec_mode={self.exec_mode!r}")
+        expected = get_spec(self.learner).settings  # raises for an unknown learner
+        if self.settings is None and expected is not None:
+            object.__setattr__(self, "settings", expected())
+        elif expected is not None and not isinstance(self.settings, expected):
+            raise ValueError(f"Expected `settings` of learner '{self.learner}' to be a "
+                             f"{expected.__name__}. Received: {type(self.settings).__name__}")
 
     @property
     def output_dir(self) -> str:

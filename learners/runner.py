@@ -9,7 +9,6 @@ import os
 import keras
 from absl import logging
 
-import learners.all  # noqa: F401  (registers every learner)
 from datasets.registry import create_dataset
 from learners.base import RunContext
 from learners.config import RunConfig

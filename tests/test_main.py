@@ -59,8 +59,7 @@ def test_invalid_flag_values_name_the_flag(parse, argv, message):
         parse(*argv)
 
 
-def test_hpo_backend_without_a_space_sets_every_per_layer_search(parse):
-    config = parse("--hpo_backend=tpe")
-    assert {config.channel_pruning.search_backend, config.weight_sparse.search_backend,
-            config.uniform_quant.search_backend, config.nonuniform_quant.search_backend} == {"tpe"}
-    assert parse().weight_sparse.search_backend == "ddpg"
+@pytest.mark.parametrize("learner", ["channel", "weight-sparse", "uniform", "non-uniform"])
+def test_hpo_backend_without_a_space_sets_the_learners_own_search(parse, learner):
+    assert parse(f"--learner={learner}", "--hpo_backend=tpe").settings.search_backend == "tpe"
+    assert parse(f"--learner={learner}").settings.search_backend == "ddpg"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpo.optimizer import BACKEND_NAMES
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "cp_"
@@ -33,6 +34,8 @@ class ChannelPruningConfig:
         nb_points_per_layer: spatial positions sampled per image and layer for LASSO.
         nb_batches: training batches sampled for LASSO and for the rewards of the search.
         round_to: kept channel counts are multiples of this (the original's cp_quadruple is 4).
+        quadruple: kept channel counts are multiples of 4 (the original's flag; same as
+            round_to 4, which it sets when round_to is left at 1).
         finetune: fine-tune between pruning groups with Adam at lrn_rate_ft.
         list_group: layers pruned per group before fine-tuning (1000: all at once).
         nb_iters_ft_ratio: fine-tuning steps as a fraction of the full schedule's.
@@ -66,6 +69,7 @@ class ChannelPruningConfig:
     nb_points_per_layer: int = 10
     nb_batches: int = 30
     round_to: int = 1
+    quadruple: bool = False
     finetune: bool = False
     list_group: int = 1000
     nb_iters_ft_ratio: float = 0.2
@@ -82,6 +86,8 @@ class ChannelPruningConfig:
     noise_tolerance: float = 0.15
 
     def __post_init__(self):
+        if self.quadruple and self.round_to == 1:
+            object.__setattr__(self, "round_to", 4)
         for name, choices in (("prune_option", PRUNE_OPTIONS), ("criterion", CRITERIA),
                               ("solver", SOLVERS), ("reward_policy", REWARD_POLICIES),
                               ("search_backend", BACKEND_NAMES)):
@@ -110,3 +116,12 @@ class ChannelPruningConfig:
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(ChannelPruningConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(ChannelPruningConfig, FLAG_PREFIX)
+
+register_learner("channel", "learners.channel_pruned.learner:ChannelPrunedLearner",
+                 "channel pruning: LASSO (or L1 / FPGM) selection, least-squares re-fit, a "
+                 "physically smaller model, re-trained",
+                 settings=ChannelPruningConfig, flag_prefix=FLAG_PREFIX, own_search=True)
+register_learner("chn-pruned-gpu", "learners.channel_pruned.learner:ChannelPrunedTFSolverLearner",
+                 "channel pruning with the TensorFlow LASSO solver (--cp_solver tf)",
+                 aliases=("chn-pruned-rmt",), settings=ChannelPruningConfig,
+                 flag_prefix=FLAG_PREFIX, own_search=True)

@@ -27,12 +27,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from hpo.budget import Budget
-from hpo.optimizer import create_optimizer
-from hpo.rescore import rescore_leaders
-from hpo.search import run_search, search_description
-from hpo.space import SearchSpace, per_layer
-from hpo.trial_store import TrialStore
+from hpo.layer_search import LayerSearch, run_layer_search
 from learners.channel_pruned.selection import (
     layers_to_sample,
     reconstruct,
@@ -43,7 +38,6 @@ from learners.pruning.graph import DependencyGraph, build_graph
 from learners.pruning.learner import PrunedModelLearner
 from learners.pruning.plan import PruningPlan, keep_count
 from learners.pruning.surgery import apply_plan
-from learners.registry import LEARNERS
 from learners.trainer import adam_steps, epoch_steps, evaluate, schedule_steps
 from utils.flops import total_macs
 from utils.io import save_model_atomic
@@ -83,18 +77,11 @@ def read_ratio_list(path: str, graph: DependencyGraph) -> dict[str, float]:
     return ratios
 
 
-def candidate_ratios(names: list[str], candidate) -> dict[str, float]:
-    """The keep ratio per named group of a search candidate (``keep_000``, ... in order)."""
-    return {name: candidate[f"keep_{i:03d}"] for i, name in enumerate(names)}
-
-
-@LEARNERS.register("channel")
 class ChannelPrunedLearner(PrunedModelLearner):
     """Prunes channels of the pre-trained model, re-fits and re-trains it (see module docstring)."""
 
     def __init__(self, context):
         super().__init__(context)
-        self.settings = self.config.channel_pruning
         self._search_features = None  # set by the automatic search, reused by the final pruning
         if self.settings.prune_option == "list" and not os.path.isfile(self.settings.prune_list_file):
             raise FileNotFoundError("Expected the keep-ratio list --cp_prune_list_file at "
@@ -129,42 +116,49 @@ class ChannelPrunedLearner(PrunedModelLearner):
         return {name: keep_count(graph.group(name).channels, ratio, self.settings.round_to)
                 for name, ratio in ratios.items()}
 
-    def candidate_counts(self, graph: DependencyGraph, names: list[str], candidate) -> dict[str, int]:
-        """Kept channels per named group for a search candidate (``keep_000``, ... in order)."""
-        return self.keep_counts(graph, candidate_ratios(names, candidate))
+    def candidate_counts(self, graph: DependencyGraph, names: list[str], ratios) -> dict[str, int]:
+        """Kept channels per named group for a search's keep ratios (one per group, in order)."""
+        return self.keep_counts(graph, dict(zip(names, ratios, strict=True)))
 
-    def flops_budget(self, graph: DependencyGraph, names: list[str]) -> Budget:
-        """``--cp_preserve_ratio`` of the dense MACs, measured on a candidate's keep counts."""
+    def flops_kept(self, graph: DependencyGraph, names: list[str]):
+        """The budget's measure: the fraction of the dense MACs that keep ratios (one per named
+        group, in order) keep, measured on their keep counts."""
         dense_macs = PruningPlan.for_graph(graph, {}).predicted_macs(graph)
 
-        def macs_kept(candidate) -> float:
-            counts = self.candidate_counts(graph, names, candidate)
+        def macs_kept(ratios) -> float:
+            counts = self.candidate_counts(graph, names, ratios)
             plan = PruningPlan.for_graph(graph, {n: range(c) for n, c in counts.items()})
             return plan.predicted_macs(graph) / dense_macs
 
-        return Budget("flops", self.settings.preserve_ratio, macs_kept, fill=True)
+        return macs_kept
 
     def search_ratios(self, dense: keras.Model, graph: DependencyGraph) -> dict[str, float]:
-        """The automatic mode: searches per-group keep ratios under the FLOPs budget."""
+        """The automatic mode: searches per-group keep ratios under the FLOPs budget, the uniform
+        plan (the same keep ratio everywhere, filled up to the budget) first, so that the search
+        returns nothing worse than it on the reward."""
         settings, context = self.settings, self.context
-        names = [g.name for g in graph.prunable_groups]
-        space = SearchSpace(per_layer("keep", len(names), AUTO_LOWEST_RATIO, 1.0))
-        budget = self.flops_budget(graph, names)
-        options = {}
-        if settings.search_backend == "ddpg":
-            features = [[g.index, g.channels, len(g.consumers)] for g in graph.prunable_groups]
-            options = {"layer_features": np.asarray(features, dtype=np.float64),
-                       "nb_rlouts": settings.nb_rlouts,
-                       "nb_rlouts_min": min(settings.nb_rlouts_min, settings.nb_rlouts)}
-        optimizer = create_optimizer(settings.search_backend, space, seed=self.config.train.seed,
-                                     **options)
+        groups = graph.prunable_groups
+        names = [g.name for g in groups]
         finetune = ({"rlout_nb_iters_ft": settings.rlout_nb_iters_ft,
                      "rlout_lrn_rate_ft": settings.rlout_lrn_rate_ft}
                     if settings.rlout_nb_iters_ft else {})  # older stores have neither
-        store = TrialStore(self.search_dir,
-                           search_description(optimizer, settings.search_backend, budget,
-                                              criterion=settings.criterion,
-                                              reward_policy=settings.reward_policy, **finetune))
+        uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
+        search = LayerSearch(
+            prefix="keep", nb_layers=len(names), low=AUTO_LOWEST_RATIO, high=1.0,
+            budget_kind="flops", budget_limit=settings.preserve_ratio,
+            measure=self.flops_kept(graph, names), backend=settings.search_backend,
+            seed=self.config.train.seed, nb_rlouts=settings.nb_rlouts,
+            nb_rlouts_min=settings.nb_rlouts_min,
+            layer_features=np.asarray([[g.index, g.channels, len(g.consumers)] for g in groups],
+                                      dtype=np.float64),
+            first=[[uniform] * len(names)],
+            # ratios that round alike: one model
+            plan_key=lambda ratios: tuple(self.candidate_counts(graph, names, ratios).values()),
+            description={"criterion": settings.criterion, "reward_policy": settings.reward_policy,
+                         **finetune},
+            nb_rescore=settings.nb_rlouts_rescore,
+            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}",
+            rescore_margin=settings.rescore_margin)
         val_data = context.dataset.val_dataset()
         features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
         self._search_features = features
@@ -172,10 +166,10 @@ class ChannelPrunedLearner(PrunedModelLearner):
         train_batches = None  # made when a roll-out first fine-tunes
 
         def reward_after(nb_iters_ft: int):
-            """The reward of a candidate fine-tuned ``nb_iters_ft`` Adam steps after re-fitting."""
-            def reward(candidate) -> tuple[float, dict]:
+            """The reward of keep ratios fine-tuned ``nb_iters_ft`` Adam steps after re-fitting."""
+            def reward(ratios) -> tuple[float, dict]:
                 nonlocal train_batches
-                pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, candidate),
+                pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, ratios),
                                        features)
                 metrics = {}
                 if nb_iters_ft:
@@ -195,24 +189,10 @@ class ChannelPrunedLearner(PrunedModelLearner):
         logging.info("channel: searching keep ratios of %d groups with %s, %d roll-outs, %.3g of "
                      "the FLOPs", len(names), settings.search_backend, settings.nb_rlouts,
                      settings.preserve_ratio)
-        # the uniform plan first (the same keep ratio everywhere, filled up to the budget), so
-        # that the search returns nothing worse than it on the reward
-        uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
-        first = [{f"keep_{i:03d}": uniform for i in range(len(names))}]
-        def plan_key(candidate) -> tuple[int, ...]:  # ratios that round alike: one model
-            return tuple(self.candidate_counts(graph, names, candidate).values())
-
-        result = run_search(optimizer, reward_after(settings.rlout_nb_iters_ft), settings.nb_rlouts,
-                            store=store, budget=budget, first_candidates=first, plan_key=plan_key)
-        best = result.best
-        if settings.nb_rlouts_rescore:  # the leaders and the uniform plan, fine-tuned longer
-            best = rescore_leaders(
-                result.trials, reward_after(settings.nb_iters_ft_rescore),
-                settings.nb_rlouts_rescore, default=0, margin=settings.rescore_margin,
-                plan_key=plan_key,
-                store_path=os.path.join(self.search_dir,
-                                        f"rescored_ft{settings.nb_iters_ft_rescore}.jsonl"))
-        return candidate_ratios(names, best.projected)
+        result = run_layer_search(
+            search, reward_after(settings.rlout_nb_iters_ft), store_dir=self.search_dir,
+            rescore=reward_after(settings.nb_iters_ft_rescore))  # the leaders, fine-tuned longer
+        return dict(zip(names, result.values, strict=True))
 
     # ---------------------------------------------------------------------------- pruning
     def sample(self, source: keras.Model, graph: DependencyGraph, group_names
@@ -310,7 +290,6 @@ class ChannelPrunedLearner(PrunedModelLearner):
                           ).train()
 
 
-@LEARNERS.register("chn-pruned-gpu", "chn-pruned-rmt")
 class ChannelPrunedTFSolverLearner(ChannelPrunedLearner):
     """The original's GPU and "remastered" channel-pruning learners: ``--learner channel`` with
     LASSO solved by the TensorFlow ISTA solver (``--cp_solver tf``), whatever ``--cp_solver``

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "dcp_"
@@ -66,3 +67,7 @@ class DisChnPruningConfig:
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(DisChnPruningConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(DisChnPruningConfig, FLAG_PREFIX)
+
+register_learner("dis-chn-pruned", "learners.dis_chn_pruned.learner:DisChnPrunedLearner",
+                 "discrimination-aware channel pruning (DCP): auxiliary classifiers, greedy selection, re-trained",
+                 settings=DisChnPruningConfig, flag_prefix=FLAG_PREFIX)

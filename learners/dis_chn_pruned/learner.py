@@ -34,16 +34,10 @@ from learners.pruning.graph import DependencyGraph, build_graph
 from learners.pruning.learner import PrunedModelLearner
 from learners.pruning.plan import PruningPlan, keep_count
 from learners.pruning.surgery import apply_plan
-from learners.registry import LEARNERS
 
 
-@LEARNERS.register("dis-chn-pruned")
 class DisChnPrunedLearner(PrunedModelLearner):
     """Prunes channels with discrimination-aware losses, then re-trains (see module docstring)."""
-
-    def __init__(self, context):
-        super().__init__(context)
-        self.settings = self.config.dis_chn_pruning  # validated when the config was built
 
     def derive(self, dense: keras.Model, graph: DependencyGraph
                ) -> tuple[keras.Model, PruningPlan]:

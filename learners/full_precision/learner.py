@@ -9,13 +9,11 @@ import keras
 from absl import logging
 
 from learners.base import Learner
-from learners.registry import LEARNERS
 from learners.trainer import evaluate
 from utils.flops import total_macs, total_params
 from utils.io import save_model_atomic
 
 
-@LEARNERS.register("full-prec")
 class FullPrecisionLearner(Learner):
     """Trains the helper's network from scratch with its full schedule.
 

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from learners.quantization.quantizers import INIT_STYLES
-from learners.quantization.settings import QuantizationSettings
+from learners.quantization.settings import INIT_STYLES, QuantizationSettings
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
 
 FLAG_PREFIX = "nuql_"
@@ -63,3 +63,7 @@ class NonUniformQuantConfig(QuantizationSettings):
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(NonUniformQuantConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(NonUniformQuantConfig, FLAG_PREFIX)
+
+register_learner("non-uniform", "learners.nonuniform_quant.learner:NonUniformQuantLearner",
+                 "non-uniform (trained codebook) k-bit weight quantization, bit-packed",
+                 settings=NonUniformQuantConfig, flag_prefix=FLAG_PREFIX, own_search=True)

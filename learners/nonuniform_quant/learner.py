@@ -11,18 +11,13 @@ buckets, the bit search and the artifacts are as for ``uniform``
 from __future__ import annotations
 
 from learners.quantization.learner import QuantizationLearner
-from learners.registry import LEARNERS
 
 
-@LEARNERS.register("non-uniform")
 class NonUniformQuantLearner(QuantizationLearner):
     """Trained-codebook weight quantization (see module docstring)."""
 
     kind = "codebook"
 
-    @property
-    def settings(self):
-        return self.config.nonuniform_quant
 
     @property
     def opt_mode(self) -> str:

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from keras import ops
 
-BUCKET_TYPES = ("split", "channel")
+from learners.quantization.settings import BUCKET_TYPES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,11 +31,8 @@ import keras
 import numpy as np
 from absl import logging
 
-from hpo.budget import Budget
-from hpo.optimizer import create_optimizer
-from hpo.search import run_search, search_description
-from hpo.space import Integer, SearchSpace
-from hpo.trial_store import TrialStore, stored_seconds
+from hpo.layer_search import LayerSearch, run_layer_search
+from hpo.trial_store import stored_seconds
 from learners.base import Learner
 from learners.quantization.layers import MinMaxActivationQuantizer
 from learners.quantization.model import (
@@ -124,48 +121,51 @@ class QuantizationLearner(Learner):
             return {name: settings.w_bit_min for name in names}, "fixed"
         return self.search_bits(teacher, names), "search"
 
-    def bits_budget(self, sizes: list[int]) -> Budget:
-        """Average bits per weight (weighted by weight count) at most ``equivalent_bits``,
-        filled up to it as far as whole bits allow."""
+    @staticmethod
+    def average_bits(sizes: list[int]):
+        """The budget's measure: bits per weight (one bit-width per layer, in order), averaged
+        weighted by weight count; the search fills it up to ``equivalent_bits`` as far as whole
+        bits allow."""
         total = float(sum(sizes))
 
-        def average_bits(candidate) -> float:
-            return sum(size * candidate[f"bits_{i:03d}"] for i, size in enumerate(sizes)) / total
+        def average_bits(bits) -> float:
+            return sum(size * b for size, b in zip(sizes, bits, strict=True)) / total
 
-        return Budget("bits", self.settings.equivalent_bits, average_bits, fill=True)
+        return average_bits
 
     def search_bits(self, teacher: keras.Model, names: list[str]) -> dict[str, int]:
-        """Per-layer bits found by the search (see module docstring)."""
+        """Per-layer bits found by the search (see module docstring), the fixed-bit plan (every
+        layer at the average, rounded) first, so that the search returns nothing worse than it
+        on the reward."""
         settings, context, name = self.settings, self.context, self.config.learner
         sizes = [kernel_size(teacher, layer) for layer in names]
         order = np.random.default_rng(self.config.train.seed).permutation(len(names))
-        space = SearchSpace([Integer(f"bits_{i:03d}", settings.w_bit_min, settings.w_bit_max)
-                             for i in order])
-        budget = self.bits_budget(sizes)
-        options = {}
-        if settings.search_backend == "ddpg":
-            total, largest = float(sum(sizes)), float(max(sizes))
-            features = []
-            for i in order:
-                shape = list(teacher.get_layer(names[i]).kernel.shape)
-                shape = [1] * (4 - len(shape)) + shape
-                later = sum(sizes[j] for j in order[list(order).index(i) + 1:])
-                features.append([i, *shape, sizes[i] / largest, later / total])
-            options = {"layer_features": np.asarray(features, dtype=np.float64),
-                       "nb_rlouts": settings.nb_rlouts,
-                       "nb_rlouts_min": min(settings.nb_rlouts_min, settings.nb_rlouts)}
-        optimizer = create_optimizer(settings.search_backend, space, seed=self.config.train.seed,
-                                     **options)
+        position = {int(layer): step for step, layer in enumerate(order)}
+        total, largest = float(sum(sizes)), float(max(sizes))
+        features = []  # DDPG's state per layer; ``later``: the weights decided after it
+        for i, layer in enumerate(names):
+            shape = list(teacher.get_layer(layer).kernel.shape)
+            shape = [1] * (4 - len(shape)) + shape
+            later = sum(sizes[j] for j in order[position[i] + 1:])
+            features.append([i, *shape, sizes[i] / largest, later / total])
+        average_bits = self.average_bits(sizes)
+        fixed = min(max(round(settings.equivalent_bits), settings.w_bit_min), settings.w_bit_max)
         spec = self.spec({})
-        store = TrialStore(self.search_dir, search_description(
-            optimizer, settings.search_backend, budget, learner=name, layers=names,
-            bucket_type=spec.bucket_type, bucket_size=spec.bucket_size,
-            nb_iters_ft=settings.nb_iters_ft, lrn_rate=settings.lrn_rate))
+        search = LayerSearch(
+            prefix="bits", nb_layers=len(names), low=settings.w_bit_min, high=settings.w_bit_max,
+            integer=True, order=tuple(order), budget_kind="bits",
+            budget_limit=settings.equivalent_bits, measure=average_bits,
+            backend=settings.search_backend, seed=self.config.train.seed,
+            nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
+            layer_features=np.asarray(features, dtype=np.float64), first=[[fixed] * len(names)],
+            description={"learner": name, "layers": names, "bucket_type": spec.bucket_type,
+                         "bucket_size": spec.bucket_size, "nb_iters_ft": settings.nb_iters_ft,
+                         "lrn_rate": settings.lrn_rate})
         val_data = context.dataset.val_dataset()
         scratch = os.path.join(self.search_dir, "rollout_checkpoints")
 
-        def reward(candidate):
-            bits = {layer: int(candidate[f"bits_{i:03d}"]) for i, layer in enumerate(names)}
+        def reward(values):
+            bits = {layer: int(b) for layer, b in zip(names, values, strict=True)}
             model = self.quantized_model(teacher, bits)
             if settings.nb_iters_ft:
                 shutil.rmtree(scratch, ignore_errors=True)  # a roll-out never resumes another
@@ -174,20 +174,14 @@ class QuantizationLearner(Learner):
                                   checkpoint_subdir=os.path.relpath(scratch, context.output_dir),
                                   exclude_val=True).train()
             accuracy = evaluate(model, val_data, context.dataset.nb_classes)["accuracy"]
-            return accuracy, {"average_bits": budget.measure(candidate)}
+            return accuracy, {"average_bits": average_bits(values)}
 
         logging.info("%s: searching bits of %d layers in [%d, %d] with %s, %d roll-outs, %.3g "
                      "bits on average", name, len(names), settings.w_bit_min, settings.w_bit_max,
                      settings.search_backend, settings.nb_rlouts, settings.equivalent_bits)
-        # the fixed-bit plan first (every layer at the average, rounded), so that the search
-        # returns nothing worse than it on the reward
-        fixed = min(max(round(settings.equivalent_bits), settings.w_bit_min), settings.w_bit_max)
-        first = [{f"bits_{i:03d}": fixed for i in range(len(names))}]
-        result = run_search(optimizer, reward, settings.nb_rlouts, store=store, budget=budget,
-                            first_candidates=first)
+        result = run_layer_search(search, reward, store_dir=self.search_dir)
         shutil.rmtree(scratch, ignore_errors=True)
-        best = result.best.projected
-        return {layer: int(best[f"bits_{i:03d}"]) for i, layer in enumerate(names)}
+        return {layer: int(b) for layer, b in zip(names, result.values, strict=True)}
 
     # ------------------------------------------------------------------------- plan
     def make_plan(self, teacher: keras.Model, bits: dict[str, int], kept: list[str],

@@ -25,8 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-MAX_BITS = 16
-INIT_STYLES = ("quantile", "uniform")
+from learners.quantization.settings import INIT_STYLES, MAX_BITS
 
 
 def check_bits(bits: int, name: str = "bits") -> int:

@@ -6,9 +6,14 @@ import dataclasses
 from typing import ClassVar
 
 from hpo.optimizer import BACKEND_NAMES
-from learners.quantization.buckets import BUCKET_TYPES
-from learners.quantization.quantizers import MAX_BITS
 from utils.dataclass_flags import require
+
+BUCKET_TYPES = ("split", "channel")
+"""How a layer's weights are cut into buckets of one range each (``none`` also accepted)."""
+MAX_BITS = 16
+"""The widest bit-width a quantizer takes."""
+INIT_STYLES = ("quantile", "uniform")
+"""How a codebook is initialised: at quantiles of the weights, or evenly spaced."""
 
 FLOAT_ACTIVATIONS = 32
 """``activation_bits`` value that leaves activations in float."""

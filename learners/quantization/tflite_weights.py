@@ -15,8 +15,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from export import TFLiteModel
 from utils.keras_graph import consumers, foldable_batch_norm
-from utils.tflite import TFLiteModel
 
 
 def _folded_kernel(layer, readers: dict[int, list]) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from learners.quantization.settings import QuantizationSettings
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
 
 FLAG_PREFIX = "uql_"
@@ -33,3 +34,7 @@ class UniformQuantConfig(QuantizationSettings):
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(UniformQuantConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(UniformQuantConfig, FLAG_PREFIX)
+
+register_learner("uniform", "learners.uniform_quant.learner:UniformQuantLearner",
+                 "uniform (min-max) k-bit weight quantization, fine-tuned, bit-packed",
+                 settings=UniformQuantConfig, flag_prefix=FLAG_PREFIX, own_search=True)

@@ -12,15 +12,9 @@ search, fine-tuning, ``plan.json``, ``model.keras``, the packed artifact, ``metr
 from __future__ import annotations
 
 from learners.quantization.learner import QuantizationLearner
-from learners.registry import LEARNERS
 
 
-@LEARNERS.register("uniform")
 class UniformQuantLearner(QuantizationLearner):
     """Min-max uniform weight quantization at any bit-width (see module docstring)."""
 
     kind = "uniform"
-
-    @property
-    def settings(self):
-        return self.config.uniform_quant

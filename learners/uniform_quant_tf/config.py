@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
 
 FLAG_PREFIX = "uqtf_"
@@ -66,3 +67,7 @@ class UniformQuantTFConfig:
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(UniformQuantTFConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(UniformQuantTFConfig, FLAG_PREFIX)
+
+register_learner("uniform-tf", "learners.uniform_quant_tf.learner:UniformQuantTFLearner",
+                 "quantization-aware training with TensorFlow's fake-quant ops: a full-integer TFLite",
+                 settings=UniformQuantTFConfig, flag_prefix=FLAG_PREFIX)

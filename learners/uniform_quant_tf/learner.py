@@ -29,7 +29,6 @@ import keras
 from absl import logging
 
 from learners.base import Learner
-from learners.registry import LEARNERS
 from learners.trainer import evaluate
 from learners.uniform_quant_tf.transform import (
     activation_quantizers,
@@ -43,13 +42,11 @@ from utils.io import save_model_atomic, write_json_atomic
 PTQ_INT8_FILE = "model_ptq_int8.tflite"
 
 
-@LEARNERS.register("uniform-tf")
 class UniformQuantTFLearner(Learner):
     """Quantization-aware fine-tuning of the pre-trained model (see module docstring)."""
 
     def __init__(self, context):
         super().__init__(context)
-        self.settings = self.config.uniform_quant_tf
         self._dense = None
         self.check_resumable()
 
@@ -136,9 +133,8 @@ class UniformQuantTFLearner(Learner):
         ``ptq_int8_*`` for post-training quantization of the float model and
         ``int8_max_abs_logit_diff``, the int8 file's largest deviation from the Keras model.
         """
-        from tools.benchmark.calc_inference_time import benchmark
-        from tools.conversion.export_tflite import REPORT_FILE, export_model, first_images
-        from utils import tflite
+        from export import (REPORT_FILE, audit_int8, benchmark, convert_quantization_aware,
+                            evaluate_accuracy, export_model, first_images, max_abs_logit_diff)
 
         context, export = self.context, self.config.export
         dataset, out_dir = context.dataset, context.output_dir
@@ -159,13 +155,13 @@ class UniformQuantTFLearner(Learner):
                             "keeps the trained ranges with 8-bit activations (its accuracy is "
                             "measured below)", self.config.learner, self.settings.activation_bits)
             deployed = with_activation_bits(model, 8)
-        int8_model = tflite.convert_quantization_aware(deployed)
+        int8_model = convert_quantization_aware(deployed)
         with open(reference.int8_path, "wb") as handle:
             handle.write(int8_model)
-        audit = tflite.audit_int8(int8_model)
+        audit = audit_int8(int8_model)
         log(audit.summary().replace("\n", "\n      "))
-        accuracy = tflite.evaluate_accuracy(int8_model, dataset)
-        deviation = tflite.max_abs_logit_diff(
+        accuracy = evaluate_accuracy(int8_model, dataset)
+        deviation = max_abs_logit_diff(
             model, int8_model, first_images(dataset.eval_dataset(), reference.nb_parity_images))
         log(f"{reference.int8_path}: {len(int8_model):,} bytes, accuracy {accuracy:.4f} (float "
             f"{reference.float_accuracy:.4f}, post-training int8 {reference.int8_accuracy:.4f}); "

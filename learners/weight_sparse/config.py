@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpo.optimizer import BACKEND_NAMES
+from learners.registry import register_learner
 from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "ws_"
@@ -104,3 +105,7 @@ class WeightSparseConfig:
 
 FLAG_DEFAULTS: dict[str, Any] = flag_defaults(WeightSparseConfig, FLAG_PREFIX)
 FLAG_HELP: dict[str, str] = flag_help(WeightSparseConfig, FLAG_PREFIX)
+
+register_learner("weight-sparse", "learners.weight_sparse.learner:WeightSparseLearner",
+                 "weight sparsification: gradual magnitude pruning to exact zeros, per-layer ratios",
+                 settings=WeightSparseConfig, flag_prefix=FLAG_PREFIX, own_search=True)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from datasets.base import Dataset
-from utils import tflite
+from export import audit_int8, convert_sparse, evaluate_accuracy, max_abs_logit_diff
 
 SPARSE_FILE = "model_sparse.tflite"
 SPEEDUP_THRESHOLD = 1.05
@@ -59,19 +59,19 @@ def export_sparse(model: keras.Model, dataset: Dataset, out_dir: str, *,
             ``parity_tolerance`` (the file is kept for inspection).
     """
     path = os.path.join(out_dir, SPARSE_FILE)
-    content = tflite.convert_sparse(model)
+    content = convert_sparse(model)
     with open(path, "wb") as handle:
         handle.write(content)
     images = _eval_images(dataset, nb_parity_images)
-    difference = tflite.max_abs_logit_diff(model, content, images)
+    difference = max_abs_logit_diff(model, content, images)
     if not difference <= parity_tolerance:
         raise SparseExportError(
             f"{path} does not match the Keras model: max |logit diff| = {difference:.6g} over "
             f"{len(images)} evaluation images, expected <= {parity_tolerance:g}.")
     ops: dict[str, int] = {}
-    for op in tflite.audit_int8(content).ops:  # the audit lists the graph's own ops
+    for op in audit_int8(content).ops:  # the audit lists the graph's own ops
         ops[op.name] = ops.get(op.name, 0) + 1
-    accuracy = tflite.evaluate_accuracy(content, dataset)
+    accuracy = evaluate_accuracy(content, dataset)
     report = {"path": path, **file_sizes(path), "max_abs_logit_diff": difference,
               "nb_parity_images": len(images), "accuracy": accuracy, "ops": ops}
     log(f"wrote {path} ({report['size_bytes']:,} bytes, gzip {report['gzip_bytes']:,}); "

@@ -28,7 +28,6 @@ from absl import logging
 
 from hpo.trial_store import stored_seconds
 from learners.base import Learner
-from learners.registry import LEARNERS
 from learners.trainer import epoch_steps, evaluate, schedule_steps
 from learners.weight_sparse.masks import MaskedKernel, SparsityMasker, count_zeros, maskable_kernels
 from learners.weight_sparse.ratios import (
@@ -43,13 +42,8 @@ from utils.flops import total_params
 from utils.io import save_model_atomic
 
 
-@LEARNERS.register("weight-sparse")
 class WeightSparseLearner(Learner):
     """Prunes weights of the pre-trained model to an exact sparsity (see module docstring)."""
-
-    def __init__(self, context):
-        super().__init__(context)
-        self.settings = self.config.weight_sparse
 
     @property
     def plan_path(self) -> str:
@@ -200,8 +194,7 @@ class WeightSparseLearner(Learner):
         """The default float and int8 export, plus ``model_sparse.tflite``; sizes, gzip sizes
         and latencies of the files, and whether the sparse one is any faster."""
         from learners.weight_sparse.export import export_sparse, file_sizes, speed_verdict
-        from tools.benchmark.calc_inference_time import benchmark
-        from tools.conversion.export_tflite import export_model
+        from export import benchmark, export_model
 
         export, out_dir = self.config.export, self.context.output_dir
 

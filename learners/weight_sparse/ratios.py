@@ -26,12 +26,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from hpo.budget import Budget
-from hpo.optimizer import create_optimizer
-from hpo.rescore import rescore_leaders
-from hpo.search import run_search, search_description
-from hpo.space import SearchSpace, per_layer
-from hpo.trial_store import TrialStore
+from hpo.layer_search import LayerSearch, run_layer_search
 from learners.weight_sparse.masks import MaskedKernel
 from utils.io import write_json_atomic
 
@@ -162,7 +157,12 @@ def keep_names(nb_kernels: int) -> list[str]:
 
 def candidate_sparsities(candidate: Mapping[str, float], nb_kernels: int) -> list[float]:
     """A search candidate's sparsity per kernel (1 - its keep ratio, clipped to [0, 1])."""
-    return [min(max(1.0 - candidate[name], 0.0), 1.0) for name in keep_names(nb_kernels)]
+    return sparsities_of([candidate[name] for name in keep_names(nb_kernels)])
+
+
+def sparsities_of(keep: Sequence[float]) -> list[float]:
+    """The sparsity per kernel of keep ratios per kernel (1 - keep, clipped to [0, 1])."""
+    return [min(max(1.0 - value, 0.0), 1.0) for value in keep]
 
 
 def candidate_counts(candidate: Mapping[str, float], sizes: Sequence[int],
@@ -200,27 +200,16 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     # a range that cannot hold it would score a different plan than the one the search must beat
     low = min([low, *(min(r) for r in first_ratios)])
     high = max([high, *(max(r) for r in first_ratios)])
-    names = keep_names(len(kernels))
-    space = SearchSpace(per_layer("keep", len(kernels), 1.0 - high, 1.0 - low))
 
-    def kept_fraction(candidate: Mapping[str, float]) -> float:
-        return sum(size * candidate[name] for size, name in zip(sizes, names, strict=True)) / nb_weights
+    def counts_of(keep: Sequence[float]) -> list[int]:
+        return allocate(sizes, sparsities_of(keep), nb_pruned)
 
-    budget = Budget("params", 1.0 - ratio, kept_fraction, fill=True)
-    options = {}
-    if backend == "ddpg":
-        options = {"layer_features": layer_features(kernels), "nb_rlouts": nb_rlouts,
-                   "nb_rlouts_min": min(nb_rlouts_min, nb_rlouts)}
-    optimizer = create_optimizer(backend, space, seed=seed, **options)
-    store = None
-    if store_dir is not None:
-        store = TrialStore(store_dir, search_description(
-            optimizer, backend, budget, prune_ratio=ratio, reward_type=reward_type,
-            kernels=[kernel.name for kernel in kernels], **dict(description or {})))
+    def kept_fraction(keep: Sequence[float]) -> float:
+        return sum(size * value for size, value in zip(sizes, keep, strict=True)) / nb_weights
 
     def reward_of(scorer: Score):
-        def reward(candidate: Mapping[str, float]) -> tuple[float, dict]:
-            counts = candidate_counts(candidate, sizes, nb_pruned)
+        def reward(keep: Sequence[float]) -> tuple[float, dict]:
+            counts = counts_of(keep)
             metrics = dict(scorer(counts))
             overall = sum(counts) / nb_weights
             value = metrics["accuracy"]
@@ -229,22 +218,21 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
             return value, {**metrics, "overall_sparsity": overall}
         return reward
 
-    def plan_key(candidate: Mapping[str, float]) -> tuple[int, ...]:
-        return tuple(candidate_counts(candidate, sizes, nb_pruned))
-
+    search = LayerSearch(
+        prefix="keep", nb_layers=len(kernels), low=1.0 - high, high=1.0 - low,
+        budget_kind="params", budget_limit=1.0 - ratio, measure=kept_fraction,
+        backend=backend, seed=seed, nb_rlouts=nb_rlouts, nb_rlouts_min=nb_rlouts_min,
+        layer_features=layer_features(kernels),
+        first=[[1.0 - r for r in ratios] for ratios in first_ratios],
+        plan_key=lambda keep: tuple(counts_of(keep)),
+        description={"prune_ratio": ratio, "reward_type": reward_type,
+                     "kernels": [kernel.name for kernel in kernels], **dict(description or {})},
+        nb_rescore=nb_rescore, rescore_name=rescore_name, rescore_margin=rescore_margin)
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
                  "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
-    first = [{name: 1.0 - r for name, r in zip(names, ratios, strict=True)}
-             for ratios in first_ratios]
-    result = run_search(optimizer, reward_of(score), nb_rlouts, store=store, budget=budget,
-                        first_candidates=first, plan_key=plan_key)
-    best = result.best
-    if nb_rescore and rescore is not None:
-        best = rescore_leaders(
-            result.trials, reward_of(rescore), nb_rescore, always=range(len(first)),
-            default=0, margin=rescore_margin, plan_key=plan_key,
-            store_path=os.path.join(store_dir, f"{rescore_name}.jsonl") if store_dir else None)
-    return candidate_sparsities(best.projected, len(kernels))
+    result = run_layer_search(search, reward_of(score), store_dir=store_dir,
+                              rescore=reward_of(rescore) if rescore is not None else None)
+    return sparsities_of(result.values)
 
 
 # ------------------------------------------------------------------------------------- the plan

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import hpo.ddpg_search  # registers "ddpg"; hpo.backends also needs the gp and tpe backends
+import hpo.ddpg_search  # registers "ddpg"
 from hpo.ddpg_search import DdpgSearch
 from hpo.optimizer import BACKENDS
 from hpo.space import Categorical, Continuous, Integer, SearchSpace, per_layer

@@ -140,3 +140,9 @@ def test_plan_key_says_which_candidates_are_the_same_plan():
                         plan_key=lambda c: c["x"] < 0.5, log=lambda line: None)  # two plans
     assert len(evaluated) == len({c["x"] < 0.5 for c in evaluated}) <= 2
     assert sum("repeat_of" not in t.metrics for t in result.trials) == len(evaluated)
+
+
+def test_patience_must_be_positive():
+    space = SearchSpace([Continuous("x", 0.0, 1.0)])
+    with pytest.raises(ValueError, match="patience >= 1"):
+        run_search(RandomSearch(space), lambda c: 0.0, 2, patience=0)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import datasets  # noqa: F401  (registers)
-import learners.all  # noqa: F401  (registers)
 import nets  # noqa: F401  (registers)
 from datasets.base import DataConfig
 from learners.base import MissingModelError

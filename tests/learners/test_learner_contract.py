@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import datasets  # noqa: F401  (registers)
-import learners.all  # noqa: F401  (registers)
 import nets  # noqa: F401  (registers)
 from datasets.base import DataConfig
 from datasets.registry import create_dataset
@@ -23,7 +22,7 @@ from learners.channel_pruned.config import ChannelPruningConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
 from learners.dis_chn_pruned.config import DisChnPruningConfig
 from learners.nonuniform_quant.config import NonUniformQuantConfig
-from learners.registry import LEARNERS
+from learners.registry import load_builtin_learners
 from learners.runner import run
 from learners.uniform_quant.config import UniformQuantConfig
 from learners.weight_sparse.config import WeightSparseConfig
@@ -46,18 +45,18 @@ def _config(tmp_path, learner, **overrides):
 # Settings that keep a learner's own work small (its defaults are sized for real models).
 _UNIFORM_HALF = ChannelPruningConfig(prune_option="uniform", uniform_preserve_ratio=0.5)
 _SMALL = {
-    **{name: {"channel_pruning": _UNIFORM_HALF}
+    **{name: {"settings": _UNIFORM_HALF}
        for name in ("channel", "chn-pruned-gpu", "chn-pruned-rmt")},
-    "dis-chn-pruned": {"dis_chn_pruning": DisChnPruningConfig(
+    "dis-chn-pruned": {"settings": DisChnPruningConfig(
         prune_ratio=0.5, nb_iters_block=5, nb_iters_layer=1, batch_size=32)},
-    "uniform": {"uniform_quant": UniformQuantConfig(weight_bits=4, use_buckets=True)},
-    "non-uniform": {"nonuniform_quant": NonUniformQuantConfig(weight_bits=4)},
-    "weight-sparse": {"weight_sparse": WeightSparseConfig(
+    "uniform": {"settings": UniformQuantConfig(weight_bits=4, use_buckets=True)},
+    "non-uniform": {"settings": NonUniformQuantConfig(weight_bits=4)},
+    "weight-sparse": {"settings": WeightSparseConfig(
         prune_ratio=0.5, prune_ratio_prtl="uniform", mask_update_step=20)},
 }
 
 
-@pytest.mark.parametrize("learner", LEARNERS.names())
+@pytest.mark.parametrize("learner", load_builtin_learners().names())
 def test_learner_contract(tmp_path, learner):
     if learner != "full-prec":
         run(_config(tmp_path, "full-prec", export=ExportConfig(enabled=False)))

@@ -1,4 +1,4 @@
-"""Tests of tools/benchmark/calc_inference_time.py: the library call and the command line."""
+"""Tests of tools/benchmark/calc_inference_time.py, the command line over export.benchmark."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import keras
 import pytest
 from absl import flags
 
+from export import convert_float, convert_int8
 from tools.benchmark import calc_inference_time
-from utils import tflite
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,21 +24,10 @@ def model_files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("benchmark")
     paths = [str(directory / "float.tflite"), str(directory / "int8.tflite")]
     images = keras.random.normal((8, 8, 8, 1), seed=0).numpy()
-    for path, content in zip(paths, (tflite.convert_float(model),
-                                     tflite.convert_int8(model, images))):
+    for path, content in zip(paths, (convert_float(model), convert_int8(model, images))):
         with open(path, "wb") as file:
             file.write(content)
     return paths
-
-
-def test_benchmark_measures_every_file_and_thread_count(model_files):
-    results = calc_inference_time.benchmark(model_files, [1, 2], warmup=2, repeats=6, rounds=3)
-    assert [(result.model_file, result.stats.threads) for result in results] == [
-        (model_files[0], 1), (model_files[0], 2), (model_files[1], 1), (model_files[1], 2)]
-    assert all(result.stats.repeats == 6 and result.stats.median_ms > 0 for result in results)
-    table = calc_inference_time.format_table(results)
-    assert len(table.splitlines()) == 2 + len(results)
-    assert all(os.path.basename(path) in table for path in model_files)
 
 
 def test_cli_runs_two_files_at_two_thread_counts(model_files, tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of tools/conversion/export_tflite.py: the library call and the command line."""
+"""Tests of tools/conversion/export_tflite.py, the command line over export.export_model."""
 
 import json
 import os
@@ -10,7 +10,6 @@ from absl import flags
 import datasets
 import nets
 from tools.conversion import export_tflite
-from utils import tflite
 
 REPORT_KEYS = {
     "out_dir", "float_path", "int8_path", "float_size_bytes", "int8_size_bytes",
@@ -59,34 +58,6 @@ def test_cli_exports_a_saved_model(lenet, tmp_path):
     assert report["float_accuracy"] == pytest.approx(report["keras_accuracy"], abs=1 / 360)
     assert all(0 <= report[key] <= 1
                for key in ("keras_accuracy", "float_accuracy", "int8_accuracy"))
-
-
-def test_export_model_returns_the_report_it_writes(digits, tmp_path):
-    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig(tiny=True))
-    model = helper.build_model(digits.input_shape, digits.nb_classes)
-    lines = []
-    report = export_tflite.export_model(model, digits, tmp_path / "out", nb_calibration=16,
-                                        nb_parity_images=150, log=lines.append)
-    assert report.nb_parity_images == 150  # spans two evaluation batches of 100
-    assert report.int8_audit.passed
-    assert tflite.TFLiteModel(report.int8_path).input_dtype == "int8"
-    with open(tmp_path / "out" / "export.json") as file:
-        assert json.load(file) == json.loads(json.dumps(report.to_dict()))
-    assert lines[0].startswith("[1/6]") and lines[-1].startswith("[6/6]")
-
-
-def test_export_fails_loudly_on_a_parity_mismatch(lenet, digits, tmp_path, monkeypatch):
-    monkeypatch.setattr(tflite, "max_abs_logit_diff", lambda *args: 0.25)
-    with pytest.raises(export_tflite.ExportError, match=r"max \|logit diff\| = 0.25"):
-        export_tflite.export_model(lenet, digits, tmp_path, log=lambda line: None)
-    assert not (tmp_path / "model_int8.tflite").exists()
-
-
-def test_export_rejects_a_model_that_does_not_fit_the_dataset(digits, tmp_path):
-    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
-                              keras.layers.Dense(10)])
-    with pytest.raises(ValueError, match=r"\(16, 16, 3\).*\(8, 8, 1\)"):
-        export_tflite.export_model(model, digits, tmp_path)
 
 
 def test_cli_errors_clearly_on_a_missing_model_file(tmp_path):

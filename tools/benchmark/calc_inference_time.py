@@ -1,4 +1,4 @@
-"""Measures the per-invoke latency of TFLite models, several at once, interleaved.
+"""Command line of ``export.benchmark``: per-invoke latency of TFLite models, interleaved.
 
 All models and thread counts are measured in one process, round-robin over ``--rounds`` rounds,
 so slow drift of the machine hits them equally and their ratios can be trusted::
@@ -10,74 +10,15 @@ Needs only the LiteRT interpreter (no TensorFlow), so it also runs on a device.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 
-from utils import tflite
+from export import benchmark, format_table, interpreter_backend
 
 
-@dataclasses.dataclass(frozen=True)
-class BenchmarkResult:
-    """Latency of one model file at one thread count."""
-
-    model_file: str
-    stats: tflite.LatencyStats
-
-    def to_dict(self) -> dict:
-        """JSON-ready form: the file name and the statistics side by side."""
-        return {"model_file": self.model_file, **dataclasses.asdict(self.stats)}
-
-
-def benchmark(model_files: Sequence[str], thread_counts: Sequence[int] = (1,), *,
-              warmup: int = 20, repeats: int = 100, rounds: int = 10) -> list[BenchmarkResult]:
-    """Measures every model file at every thread count, interleaved round-robin.
-
-    Args:
-        model_files: paths of ``.tflite`` files.
-        thread_counts: interpreter thread counts.
-        warmup: untimed invocations per (file, threads) before timing.
-        repeats: timed invocations per (file, threads).
-        rounds: round-robin rounds the repeats are split into (capped at ``repeats``).
-
-    Returns:
-        One result per (file, threads), files in the given order, then thread counts.
-
-    Raises:
-        FileNotFoundError: if a file is missing.
-        ValueError: on bad counts or a file that is not a TFLite model.
-    """
-    missing = [path for path in model_files if not os.path.isfile(path)]
-    if missing:
-        raise FileNotFoundError(f"No TFLite model at {', '.join(repr(p) for p in missing)}: "
-                                "expected .tflite files.")
-    stats = tflite.measure_latencies(model_files, thread_counts, warmup=warmup, repeats=repeats,
-                                     rounds=min(rounds, repeats))
-    return [BenchmarkResult(path, per_thread) for path, row in zip(model_files, stats)
-            for per_thread in row]
-
-
-def format_table(results: Sequence[BenchmarkResult]) -> str:
-    """A fixed-width text table: file, threads, median, p10-p90 and mean +- std, in ms."""
-    header = ("model file", "threads", "median ms", "p10-p90 ms", "mean +- std ms", "runs")
-    rows = [header] + [
-        (result.model_file, str(result.stats.threads), f"{result.stats.median_ms:.3f}",
-         f"{result.stats.p10_ms:.3f}-{result.stats.p90_ms:.3f}",
-         f"{result.stats.mean_ms:.3f} +- {result.stats.stdev_ms:.3f}", str(result.stats.repeats))
-        for result in results]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                       for column, (cell, width) in enumerate(zip(row, widths)))
-             for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------- command line
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the command-line flags (in ``flag_values``, so tests can use their own)."""
     flags.DEFINE_list("model_file", None, "TFLite model(s) to time, comma-separated.",
@@ -117,7 +58,7 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
                             rounds=flag_values.rounds)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"calc_inference_time: error: {error}")
-    print(f"interpreter: {tflite.interpreter_backend()}, per-invoke latency at batch 1")
+    print(f"interpreter: {interpreter_backend()}, per-invoke latency at batch 1")
     print(format_table(results))
     if flag_values.output_json:
         with open(flag_values.output_json, "w") as file:

@@ -106,8 +106,8 @@ def main(argv):
     del argv
     import keras
 
+    from export import convert_float, convert_int8, measure_latencies
     from learners.pruning import apply_plan, build_graph
-    from utils import tflite
     from utils.flops import total_macs, total_params
 
     try:
@@ -135,12 +135,11 @@ def main(argv):
     rows = []  # (name, kind, macs, params, bytes, TFLite bytes or path)
     for name, model in models.items():
         counts = (total_macs(model) / total_macs(dense), total_params(model) / total_params(dense))
-        rows.append((name, "float", *counts, tflite.convert_float(model)))
+        rows.append((name, "float", *counts, convert_float(model)))
         if FLAGS.int8:
-            rows.append((name, "int8", *counts, tflite.convert_int8(model, calibration)))
+            rows.append((name, "int8", *counts, convert_int8(model, calibration)))
     sources = [row[-1] for row in rows]
-    stats = tflite.measure_latencies(sources, threads, repeats=FLAGS.nb_repts,
-                                     rounds=FLAGS.nb_rounds)
+    stats = measure_latencies(sources, threads, repeats=FLAGS.nb_repts, rounds=FLAGS.nb_rounds)
     xnnpack_off = ([_time_without_delegate(row[-1], threads) for row in rows]
                    if FLAGS.xnnpack_off else None)
 
@@ -166,7 +165,7 @@ def _time_without_delegate(model_bytes: bytes, threads: list[int]) -> list[float
     """Median ms per invoke with the builtin kernels only (no XNNPACK), 200 invokes."""
     import time
 
-    from utils.tflite import TFLiteModel
+    from export import TFLiteModel
 
     medians = []
     for count in threads:

@@ -46,6 +46,7 @@ def summarize(events: list[dict], description: str = "full-prec") -> dict:
 
 def main(argv):
     del argv
+    # --log_dir is absl's own flag (absl.logging defines it), the trainer's flag of the same name.
     path = os.path.join(flags.FLAGS.log_dir or "./logs", "events.jsonl")
     if not os.path.isfile(path):
         sys.exit(f"error: expected an event log at '{path}'. Received: no such file")

@@ -1,16 +1,7 @@
-"""Exports a Keras model to float32 and int8 TFLite files and checks both.
+"""Command line of ``export.export_model``: a saved ``.keras`` model to checked TFLite files.
 
-Writes, in the output directory:
-
-* ``model.tflite``: float32, checked against the Keras model on real evaluation images (the
-  largest absolute logit difference must stay under a tolerance, else the export fails);
-* ``model_int8.tflite``: full-integer (int8 weights, activations, input and output), calibrated
-  on training images and audited for float fallback;
-* ``export.json``: file sizes, the parity number, the int8 audit, and the top-1 accuracy of the
-  Keras model and of both TFLite files on the evaluation split.
-
-Learners call ``export_model`` at the end of training; the command line does the same for a saved
-``.keras`` file::
+Writes ``model.tflite``, ``model_int8.tflite`` and ``export.json`` (see ``export.pipeline``) in
+``--out_dir``, by default the model file's directory::
 
     python -m tools.conversion.export_tflite --model_file models/lenet_at_digits.keras
 """
@@ -18,174 +9,15 @@ Learners call ``export_model`` at the end of training; the command line does the
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
-import numpy as np
 from absl import app, flags
 
-from utils import tflite
-
-if TYPE_CHECKING:
-    import keras
-
-    from datasets import Dataset
-
-FLOAT_FILE = "model.tflite"
-INT8_FILE = "model_int8.tflite"
-REPORT_FILE = "export.json"
-KERAS_EXTENSIONS = (".keras", ".h5")
+from export import ExportError, ExportReport, export_model, load_keras_model
 
 
-class ExportError(RuntimeError):
-    """The exported model does not behave like the Keras model."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportReport:
-    """What ``export_model`` wrote and measured (the content of ``export.json``).
-
-    Attributes:
-        out_dir: directory holding the files.
-        float_path: path of the float32 model.
-        int8_path: path of the int8 model.
-        float_size_bytes: size of the float32 file.
-        int8_size_bytes: size of the int8 file.
-        max_abs_logit_diff: largest |Keras logit - float TFLite logit| on the parity images.
-        parity_tolerance: the bound ``max_abs_logit_diff`` had to stay under.
-        nb_parity_images: evaluation images the parity was checked on.
-        nb_calibration: training images the int8 ranges were calibrated on.
-        keras_accuracy: top-1 of the Keras model on the evaluation split.
-        float_accuracy: top-1 of the float32 TFLite model.
-        int8_accuracy: top-1 of the int8 TFLite model.
-        int8_audit: the integer-only audit of the int8 model.
-        interpreter: interpreter package used for the checks.
-    """
-
-    out_dir: str
-    float_path: str
-    int8_path: str
-    float_size_bytes: int
-    int8_size_bytes: int
-    max_abs_logit_diff: float
-    parity_tolerance: float
-    nb_parity_images: int
-    nb_calibration: int
-    keras_accuracy: float
-    float_accuracy: float
-    int8_accuracy: float
-    int8_audit: tflite.AuditReport
-    interpreter: str
-
-    def to_dict(self) -> dict:
-        """JSON-ready form (the audit expanded)."""
-        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
-        return {**fields, "int8_audit": self.int8_audit.to_dict()}
-
-
-def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLike, *,
-                 nb_calibration: int = 500, parity_tolerance: float = 1e-4,
-                 nb_parity_images: int = 256, log: Callable[[str], None] = print) -> ExportReport:
-    """Writes ``model.tflite``, ``model_int8.tflite`` and ``export.json`` to ``out_dir``.
-
-    Args:
-        model: the Keras 3 model; its output is the logits.
-        dataset: a ``datasets.Dataset``: its evaluation split checks and scores the models, its
-            training images calibrate the int8 ranges.
-        out_dir: output directory (created if missing).
-        nb_calibration: training images used for int8 calibration.
-        parity_tolerance: largest allowed |Keras logit - float TFLite logit|.
-        nb_parity_images: evaluation images the parity is checked on.
-        log: receives one line per step.
-
-    Returns:
-        The report, also written to ``out_dir/export.json``.
-
-    Raises:
-        ValueError: on a bad argument, or a model whose input does not fit the dataset.
-        ExportError: if the float32 TFLite model does not match the Keras model within
-            ``parity_tolerance`` (``model.tflite`` is kept for inspection).
-    """
-    if nb_calibration < 1 or nb_parity_images < 1:
-        raise ValueError("Expected `nb_calibration` >= 1 and `nb_parity_images` >= 1. Received: "
-                         f"nb_calibration={nb_calibration}, nb_parity_images={nb_parity_images}")
-    if parity_tolerance < 0:
-        raise ValueError(f"Expected `parity_tolerance` >= 0. Received: {parity_tolerance}")
-    model_shape = tuple(model.input_shape[1:])
-    if model_shape != tuple(dataset.input_shape):
-        raise ValueError(f"Model '{model.name}' takes inputs of shape {model_shape} but dataset "
-                         f"'{dataset.name}' gives images of shape {tuple(dataset.input_shape)}.")
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    float_path, int8_path = os.path.join(out_dir, FLOAT_FILE), os.path.join(out_dir, INT8_FILE)
-
-    log(f"[1/6] Converting '{model.name}' to float32 TFLite ...")
-    float_model = tflite.convert_float(model)
-    _write(float_path, float_model)
-    log(f"      wrote {float_path} ({len(float_model):,} bytes)")
-
-    log(f"[2/6] Checking float32 parity on {nb_parity_images} evaluation images ...")
-    parity_images = first_images(dataset.eval_dataset(), nb_parity_images)
-    difference = tflite.max_abs_logit_diff(model, float_model, parity_images)
-    log(f"      max |logit diff| = {difference:.3g} (tolerance {parity_tolerance:g})")
-    if not difference <= parity_tolerance:  # also catches NaN
-        raise ExportError(
-            f"{float_path} does not match the Keras model: max |logit diff| = {difference:.6g} "
-            f"over {len(parity_images)} evaluation images, expected <= {parity_tolerance:g}.")
-
-    log(f"[3/6] Converting to int8 TFLite, calibrated on {nb_calibration} training images ...")
-    calibration = dataset.calibration_images(nb_calibration)
-    int8_model = tflite.convert_int8(model, calibration)
-    _write(int8_path, int8_model)
-    log(f"      wrote {int8_path} ({len(int8_model):,} bytes)")
-
-    log("[4/6] Auditing the int8 model for float fallback ...")
-    audit = tflite.audit_int8(int8_model)
-    log("      " + audit.summary().replace("\n", "\n      "))
-
-    log("[5/6] Evaluating top-1 accuracy on the evaluation split ...")
-    accuracies = {name: tflite.evaluate_accuracy(candidate, dataset)
-                  for name, candidate in (("keras", model), ("float32 TFLite", float_model),
-                                          ("int8 TFLite", int8_model))}
-    log("      " + ", ".join(f"{name} {value:.4f}" for name, value in accuracies.items()))
-
-    report = ExportReport(
-        out_dir=out_dir, float_path=float_path, int8_path=int8_path,
-        float_size_bytes=len(float_model), int8_size_bytes=len(int8_model),
-        max_abs_logit_diff=difference, parity_tolerance=parity_tolerance,
-        nb_parity_images=len(parity_images), nb_calibration=len(calibration),
-        keras_accuracy=accuracies["keras"], float_accuracy=accuracies["float32 TFLite"],
-        int8_accuracy=accuracies["int8 TFLite"], int8_audit=audit,
-        interpreter=tflite.interpreter_backend())
-    report_path = os.path.join(out_dir, REPORT_FILE)
-    with open(report_path, "w") as file:
-        json.dump(report.to_dict(), file, indent=2)
-    log(f"[6/6] Wrote {report_path}")
-    return report
-
-
-def _write(path: str, content: bytes) -> None:
-    with open(path, "wb") as file:
-        file.write(content)
-
-
-def first_images(batches: Any, nb_images: int) -> np.ndarray:
-    """The first ``nb_images`` images of a ``tf.data`` pipeline of ``(images, labels)``."""
-    images, nb_taken = [], 0
-    for batch, _ in batches.as_numpy_iterator():
-        images.append(batch[:nb_images - nb_taken])
-        nb_taken += len(images[-1])
-        if nb_taken >= nb_images:
-            break
-    if not images:
-        raise ValueError("Expected at least one evaluation image. Received: an empty split.")
-    return np.concatenate(images)
-
-
-# --------------------------------------------------------------------------------- command line
 @dataclasses.dataclass(frozen=True)
 class ExportCommand:
     """The command line, resolved.
@@ -215,27 +47,6 @@ class ExportCommand:
             raise ValueError("Expected `--model_file`, the path of a .keras model. Received none.")
         if self.nb_calibration < 1:
             raise ValueError(f"Expected `nb_calibration` >= 1. Received: {self.nb_calibration}")
-
-
-def load_keras_model(path: str) -> keras.Model:
-    """Loads a saved Keras model, with errors that name the file and what was expected.
-
-    Raises:
-        FileNotFoundError: if there is no file at ``path``.
-        ValueError: if the file is not a Keras model file or cannot be loaded.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at '{path}': expected a Keras model saved with "
-                                "`model.save(...)` (a .keras file).")
-    if not path.endswith(KERAS_EXTENSIONS):
-        raise ValueError(f"Unsupported model file '{path}': expected a Keras model file ending in "
-                         f"{' or '.join(KERAS_EXTENSIONS)}.")
-    import keras
-
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a corrupt or foreign file
-        raise ValueError(f"Could not load the Keras model '{path}': {error}") from error
 
 
 def run(config: ExportCommand) -> ExportReport:

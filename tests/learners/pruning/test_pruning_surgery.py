@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from export import convert_float, max_abs_logit_diff
 from learners.pruning import PruningPlan, apply_plan, build_graph, uniform_plan
 from tests.fixtures.pruning_models import (
     MODEL_BUILDERS,
@@ -12,7 +13,7 @@ from tests.fixtures.pruning_models import (
     random_plan,
     sample_images,
 )
-from utils import flops, tflite
+from utils import flops
 
 MODEL_NAMES = sorted(MODEL_BUILDERS)
 
@@ -84,7 +85,7 @@ def test_pruned_model_round_trips_through_keras_file(name, pruned_models, tmp_pa
 def test_pruned_model_converts_to_float_tflite(name, pruned_models):
     model, _, _, pruned = pruned_models(name)
     images = sample_images(model, batch_size=3)
-    assert tflite.max_abs_logit_diff(pruned, tflite.convert_float(pruned), images) < 1e-4
+    assert max_abs_logit_diff(pruned, convert_float(pruned), images) < 1e-4
 
 
 @pytest.mark.parametrize("name", ["resnet20", "depthwise_multiplier"])

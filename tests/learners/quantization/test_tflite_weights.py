@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
+from export import convert_int8
 from learners.quantization.tflite_weights import int8_kernel_report
-from utils import tflite
 
 
 def test_kernels_followed_by_batch_norm_match_their_own_folded_int8_tensor(tmp_path):
@@ -27,7 +27,7 @@ def test_kernels_followed_by_batch_norm_match_their_own_folded_int8_tensor(tmp_p
         elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             layer.kernel.assign(rng.choice(levels, size=layer.kernel.shape))
     path = tmp_path / "model_int8.tflite"
-    path.write_bytes(tflite.convert_int8(
+    path.write_bytes(convert_int8(
         model, rng.normal(size=(16, 8, 8, 4)).astype(np.float32)))
 
     bits = {"conv_a": 3, "conv_b": 3, "conv_c": 3, "depthwise": 3}

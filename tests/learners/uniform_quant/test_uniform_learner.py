@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-import learners.all  # noqa: F401  (registers)
 from datasets.base import DataConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
 from learners.quantization.packing import read_packed, size_report
@@ -51,7 +50,7 @@ def test_bit_search_meets_the_average_and_persists_its_trials(tmp_path):
     settings = UniformQuantConfig(enbl_rl_agent=True, equivalent_bits=3.0, w_bit_min=2,
                                   w_bit_max=6, nb_rlouts=2, search_backend="random",
                                   nb_iters_ft=5, quantize_all_layers=True)
-    config = _config(tmp_path, "uniform", uniform_quant=settings,
+    config = _config(tmp_path, "uniform", settings=settings,
                      train=TrainConfig(nb_iters_train=20, batch_size_norm=32, summ_step=50))
     metrics = run(config)
     out = tmp_path / "uniform"

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from export import audit_int8, convert_quantization_aware, interpreter
 from learners.uniform_quant_tf.layers import ActivationQuantizer, FoldedConv2D, QuantDense
 from learners.uniform_quant_tf.transform import (
     activation_quantizers,
@@ -12,7 +13,6 @@ from learners.uniform_quant_tf.transform import (
     with_activation_bits,
 )
 from nets.resnet_cifar import TINY_CIFAR_RESNET_FILTERS, build_resnet_cifar
-from utils import tflite
 
 
 def _with_trained_statistics(model, rng):
@@ -83,11 +83,11 @@ def test_the_int8_tflite_is_all_integer_and_matches_the_keras_model(resnet):
     ranges = calibrate_ranges(quantized, [images[:24], images[24:]])
     assert len(ranges) == len(activation_quantizers(quantized))
     assert all(low <= 0.0 < high for low, high in ranges.values())
-    int8 = tflite.convert_quantization_aware(quantized)
-    audit = tflite.audit_int8(int8)
+    int8 = convert_quantization_aware(quantized)
+    audit = audit_int8(int8)
     assert audit.passed, audit.summary()
     keras_logits = quantized.predict(images, verbose=0)
-    tflite_logits = tflite.load(int8).predict(images)
+    tflite_logits = interpreter.load(int8).predict(images)
     output_range = ranges[quantized.layers[-1].name]
     step = (output_range[1] - output_range[0]) / 255
     assert np.abs(keras_logits - tflite_logits).max() <= 3 * step
@@ -122,11 +122,11 @@ def test_depthwise_convolutions_fold_and_convert():
                  if isinstance(layer, FoldedConv2D) and layer.depthwise]
     assert len(depthwise) == 1 and depthwise[0].fold_batch_norm and depthwise[0].filters == 6
     calibrate_ranges(quantized, [images])
-    int8 = tflite.convert_quantization_aware(quantized)
-    audit = tflite.audit_int8(int8)
+    int8 = convert_quantization_aware(quantized)
+    audit = audit_int8(int8)
     assert audit.passed, audit.summary()
     assert {op.name for op in audit.ops} >= {"DEPTHWISE_CONV_2D", "CONV_2D"}
-    np.testing.assert_allclose(tflite.load(int8).predict(images),
+    np.testing.assert_allclose(interpreter.load(int8).predict(images),
                                quantized.predict(images, verbose=0), atol=0.05)
 
 
@@ -177,5 +177,5 @@ def test_fewer_activation_bits_deploy_as_8_bit_activations_on_the_trained_ranges
     assert {layer.num_bits for layer in activation_quantizers(twin)} == {8}
     assert {q.name: (float(q.range_min.numpy()), float(q.range_max.numpy()))
             for q in activation_quantizers(twin)} == ranges
-    audit = tflite.audit_int8(tflite.convert_quantization_aware(twin))
+    audit = audit_int8(convert_quantization_aware(twin))
     assert audit.passed, audit.summary()

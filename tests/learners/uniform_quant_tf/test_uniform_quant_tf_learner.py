@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
+from export import interpreter
 import learners.uniform_quant_tf.layers  # noqa: F401  (registers the layers model.keras holds)
 from learners.uniform_quant_tf.config import UniformQuantTFConfig
 from tests.learners.cli import run_learner, train_tiny_lenet
-from utils import tflite
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_trains_exports_an_integer_model_beside_post_training_int8_and_resumes(t
     assert all(low <= 0 < high for low, high in (a["range"] for a in plan["activations"].values()))
     model = keras.models.load_model(out / "model.keras")
     images = np.random.default_rng(0).uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
-    int8 = tflite.load(str(out / "model_int8.tflite"))
+    int8 = interpreter.load(str(out / "model_int8.tflite"))
     assert (int8.predict(images).argmax(-1) == model.predict(images, verbose=0).argmax(-1)).all()
 
     again = run_learner(tmp_path, pretrained, "uniform-tf", "--uqtf_quant_delay=5",

@@ -67,5 +67,5 @@ def test_the_flags_reach_the_run_config():
         config = main.config_from_flags(default_net="lenet_at_digits")
     finally:
         flags.FLAGS.unparse_flags()
-    assert config.weight_sparse == WeightSparseConfig(
+    assert config.settings == WeightSparseConfig(
         prune_ratio=0.9, prune_ratio_prtl="heurist", prune_depthwise=True, search_backend="tpe")

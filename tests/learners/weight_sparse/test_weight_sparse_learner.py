@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 
 import datasets  # noqa: F401  (registers)
-import learners.all  # noqa: F401  (registers)
 import nets  # noqa: F401  (registers)
 from datasets.base import DataConfig
+from export import interpreter
 from hpo.trial_store import stored_seconds
 from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
 from learners.runner import run
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import SparsityMasker, maskable_kernels
 from nets.model_helper import NetConfig
-from utils import tflite
 
 _NO_EXPORT = ExportConfig(enabled=False)
 
@@ -86,13 +85,13 @@ def _check_exact_sparsity(root, protocol, save_dir, metrics):
 
 
 def test_uniform_meets_the_sparsity_exactly_also_with_distillation(root):
-    metrics = run(_config(root, "weight-sparse", "uniform", weight_sparse=_settings("uniform"),
+    metrics = run(_config(root, "weight-sparse", "uniform", settings=_settings("uniform"),
                           export=_NO_EXPORT, distillation=DistillationConfig(enabled=True)))
     _check_exact_sparsity(root, "uniform", "uniform", metrics)
 
 
 def test_optimal_searches_two_rollouts_and_meets_the_sparsity_exactly(root):
-    metrics = run(_config(root, "weight-sparse", "optimal", weight_sparse=_settings("optimal"),
+    metrics = run(_config(root, "weight-sparse", "optimal", settings=_settings("optimal"),
                           export=_NO_EXPORT))
     _check_exact_sparsity(root, "optimal", "optimal", metrics)
 
@@ -100,7 +99,7 @@ def test_optimal_searches_two_rollouts_and_meets_the_sparsity_exactly(root):
 def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root):
     settings = dataclasses.replace(_settings("optimal"), nb_rlouts=3, nb_rlouts_rescore=1,
                                    nb_iters_ft_rescore=5)
-    metrics = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+    metrics = run(_config(root, "weight-sparse", "rescored", settings=settings,
                           export=_NO_EXPORT))
     search = root / "rescored/search"
     trials = [json.loads(line) for line in (search / "trials.jsonl").read_text().splitlines()]
@@ -116,23 +115,23 @@ def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root)
     # killed after the search, before its plan was saved: the rerun's search resumes from its
     # files at once, and its time is still that of the roll-outs and re-scores that were done
     (root / "rescored/plan.json").unlink()
-    again = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+    again = run(_config(root, "weight-sparse", "rescored", settings=settings,
                         export=_NO_EXPORT))
     assert again["search_seconds"] >= stored_seconds(str(search)) > 0
     # killed in the fine-tuning, before metrics.json: the plan is reloaded, the time still known
     (root / "rescored/metrics.json").unlink()
-    resumed = run(_config(root, "weight-sparse", "rescored", weight_sparse=settings,
+    resumed = run(_config(root, "weight-sparse", "rescored", settings=settings,
                           export=_NO_EXPORT))
     assert resumed["search_seconds"] == pytest.approx(stored_seconds(str(search)))
 
 
 def test_sparse_tflite_loads_and_scores_like_the_dense_one(root):
-    metrics = run(_config(root, "weight-sparse", "export", weight_sparse=_settings("uniform", 0.9)))
+    metrics = run(_config(root, "weight-sparse", "export", settings=_settings("uniform", 0.9)))
     out = root / "export"
     export, sparse = metrics["export"], metrics["sparse_export"]
     assert export["int8_audit"]["passed"] and export["max_abs_logit_diff"] <= 1e-4
     assert (out / "model.tflite").is_file() and (out / "model_int8.tflite").is_file()
-    loaded = tflite.load(str(out / "model_sparse.tflite"))
+    loaded = interpreter.load(str(out / "model_sparse.tflite"))
     images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype(np.float32)
     assert loaded.predict(images).shape == (4, 10)
     assert sparse["max_abs_logit_diff"] <= 1e-4
@@ -156,7 +155,7 @@ def test_an_interrupted_heuristic_run_resumes_and_meets_the_plan_exactly(root, m
             raise KeyboardInterrupt("test kill")
 
     monkeypatch.setattr(SparsityMasker, "on_step_end", interrupted)
-    config = _config(root, "weight-sparse", "resume", weight_sparse=_settings("heurist"),
+    config = _config(root, "weight-sparse", "resume", settings=_settings("heurist"),
                      export=_NO_EXPORT)
     with pytest.raises(KeyboardInterrupt):
         run(config)
@@ -167,7 +166,7 @@ def test_an_interrupted_heuristic_run_resumes_and_meets_the_plan_exactly(root, m
     _check_exact_sparsity(root, "heurist", "resume", metrics)
 
     with pytest.raises(ValueError, match="plan.*prune_ratio"):  # other settings, same directory
-        run(_config(root, "weight-sparse", "resume", weight_sparse=_settings("heurist", 0.5),
+        run(_config(root, "weight-sparse", "resume", settings=_settings("heurist", 0.5),
                     export=_NO_EXPORT))
 
 

@@ -1,0 +1,52 @@
+"""Tests of export.pipeline: export_model writes, checks and reports the float and int8 files."""
+
+import json
+
+import keras
+import pytest
+
+import datasets
+import nets
+from export import pipeline
+from export.interpreter import TFLiteModel
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.create_dataset(datasets.DataConfig(dataset="digits"))
+
+
+@pytest.fixture(scope="module")
+def lenet(digits):
+    """Full-width LeNet, untrained."""
+    keras.utils.set_random_seed(0)
+    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig())
+    return helper.build_model(digits.input_shape, digits.nb_classes)
+
+
+def test_export_model_returns_the_report_it_writes(digits, tmp_path):
+    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig(tiny=True))
+    model = helper.build_model(digits.input_shape, digits.nb_classes)
+    lines = []
+    report = pipeline.export_model(model, digits, tmp_path / "out", nb_calibration=16,
+                                   nb_parity_images=150, log=lines.append)
+    assert report.nb_parity_images == 150  # spans two evaluation batches of 100
+    assert report.int8_audit.passed
+    assert TFLiteModel(report.int8_path).input_dtype == "int8"
+    with open(tmp_path / "out" / "export.json") as file:
+        assert json.load(file) == json.loads(json.dumps(report.to_dict()))
+    assert lines[0].startswith("[1/6]") and lines[-1].startswith("[6/6]")
+
+
+def test_export_fails_loudly_on_a_parity_mismatch(lenet, digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "max_abs_logit_diff", lambda *args: 0.25)
+    with pytest.raises(pipeline.ExportError, match=r"max \|logit diff\| = 0.25"):
+        pipeline.export_model(lenet, digits, tmp_path, log=lambda line: None)
+    assert not (tmp_path / "model_int8.tflite").exists()
+
+
+def test_export_rejects_a_model_that_does_not_fit_the_dataset(digits, tmp_path):
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match=r"\(16, 16, 3\).*\(8, 8, 1\)"):
+        pipeline.export_model(model, digits, tmp_path)
