@@ -20,6 +20,7 @@ from utils.dataclass_flags import define_flags as define_settings_flags
 from utils.dataclass_flags import flag_defaults, flag_help
 
 FLAGS = flags.FLAGS
+_ROOT = os.path.dirname(os.path.abspath(__file__))
 _DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            bool: flags.DEFINE_boolean, list: flags.DEFINE_list}
 
@@ -101,7 +102,7 @@ def launch(default_net: str = "lenet_at_digits") -> None:
         if "--learner" in argv[:-1]:
             learner = argv[argv.index("--learner") + 1]
         try:
-            print(help_text(os.path.relpath(sys.argv[0]), learner))
+            print(help_text(os.path.relpath(os.path.abspath(sys.argv[0]), _ROOT), learner))
         except ValueError as error:
             sys.exit(f"error: {error}")
         sys.exit(0)
@@ -141,5 +142,5 @@ def _main(argv, default_net: str) -> None:
 define_flags()
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, _ROOT)
     launch()

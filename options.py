@@ -107,7 +107,9 @@ def help_text(launcher: str, learner: str | None = None) -> str:
     """``--help``: the learners, the common flags by section, and how to see a learner's own."""
     lines = [f"usage: ./scripts/run_local.sh {launcher} [--learner NAME] [--flag value ...]", "",
              "Learners (--learner):"]
-    lines += [f"  {spec.name:<16}{spec.summary}" for spec in learner_specs()]
+    for spec in learner_specs():
+        lines.append(f"  {spec.name:<16}{spec.summary}")
+        lines += [f"  {alias:<16}the same" for alias in spec.aliases]
     if learner:
         spec = LEARNERS.get(learner)
         lines += ["", f"Flags of --learner {spec.name}:"]

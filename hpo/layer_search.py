@@ -134,7 +134,8 @@ class LayerSearch:
             raise ValueError(f"Expected {self.nb_layers} values in each first plan. "
                              f"Received: plans of {wrong} values")
         object.__setattr__(self, "description", dict(self.description))
-        object.__setattr__(self, "_names", [f"{self.prefix}_{i:03d}" for i in range(self.nb_layers)])
+        object.__setattr__(self, "_names",
+                           [f"{self.prefix}_{i:03d}" for i in range(self.nb_layers)])
 
     def names(self) -> list[str]:
         """The dimensions' names, in layer order."""

@@ -1,7 +1,8 @@
 """The search loop: ask, project onto the budget, evaluate, tell, store -- resumable.
 
 ``run_search`` is what every automatic part of the product calls: the AutoML mode over learner
-flags, and the learners' per-layer searches (keep ratios, sparsities, bit-widths).
+flags, and (through ``hpo.layer_search``) the learners' per-layer searches (keep ratios,
+sparsities, bit-widths).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def run_search(optimizer: Optimizer, objective: Objective, nb_trials: int, *,
     if nb_trials < 1:
         raise ValueError(f"Expected nb_trials >= 1. Received: {nb_trials}")
     if patience is not None and patience < 1:
-        raise ValueError(f"Expected patience >= 1 (or None: never stop early). Received: {patience}")
+        raise ValueError(f"Expected patience >= 1 (or None: never stop early). "
+                         f"Received: {patience}")
     space = optimizer.space
     if budget is not None:
         budget.check_feasible(space)

@@ -11,6 +11,7 @@ import abc
 import dataclasses
 import json
 import os
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
@@ -19,8 +20,10 @@ from absl import logging
 from datasets.base import Dataset
 from learners.config import RunConfig
 from learners.distillation import DistillationLoss
+from learners.metrics import validate as validate_metrics
 from learners.trainer import Trainer, evaluate
 from nets.model_helper import ModelHelper
+from utils.flops import total_macs, total_params
 from utils.io import EventLog, write_json_atomic
 
 
@@ -82,7 +85,13 @@ class RunContext:
 
 
 class Learner(abc.ABC):
-    """Base of every learner; subclasses register themselves in ``LEARNERS``."""
+    """Base of every learner; each registers itself in ``learners.registry``.
+
+    Attributes:
+        metrics_keys: the learner's own ``metrics.json`` entries, beside the common ones.
+    """
+
+    metrics_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, context: RunContext):
         self.context = context
@@ -156,7 +165,28 @@ class Learner(abc.ABC):
             return json.load(handle)
 
     def write_metrics(self, metrics: dict) -> str:
-        """Writes ``metrics.json`` in the output directory (chief only); returns its path."""
+        """Writes ``metrics.json`` in the output directory (chief only); returns its path.
+
+        Raises:
+            ValueError: for content that does not follow the schema (``learners.metrics``).
+        """
+        validate_metrics(metrics, self.metrics_keys)
         if self.context.is_chief:
             write_json_atomic(self.metrics_path, metrics)
         return self.metrics_path
+
+    def report(self, model: keras.Model, *, eval_result: dict, train: dict,
+               dense: keras.Model | None = None, dense_eval: dict | None = None,
+               eval_before_finetuning: dict | None = None, plan: str | None = None,
+               search_seconds: float | None = None, **own) -> str:
+        """Writes ``metrics.json`` in the one schema: the common entries from these arguments
+        (sizes measured on ``model`` and ``dense``), then the learner's ``own`` entries (names it
+        declares in ``metrics_keys``); returns its path."""
+        return self.write_metrics({
+            "learner": self.config.learner, "model": self.context.model_basename,
+            "eval": eval_result, "dense_eval": dense_eval,
+            "eval_before_finetuning": eval_before_finetuning,
+            "params": total_params(model), "macs": total_macs(model),
+            "dense_params": None if dense is None else total_params(dense),
+            "dense_macs": None if dense is None else total_macs(dense),
+            "plan": plan, "search_seconds": search_seconds, "train": train, **own})

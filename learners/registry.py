@@ -32,6 +32,7 @@ class LearnerSpec:
             that share a settings class share its flags.
         own_search: with ``--hpo_backend`` and no ``--hpo_space``, the learner runs its own
             per-layer search with that backend instead of an AutoML search over flags.
+        aliases: other ``--learner`` values for the same learner.
     """
 
     name: str
@@ -40,6 +41,7 @@ class LearnerSpec:
     settings: type | None = None
     flag_prefix: str = ""
     own_search: bool = False
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.settings is not None and not self.flag_prefix:
@@ -76,7 +78,7 @@ def register_learner(name: str, learner: Any, summary: str, *, aliases: tuple[st
         aliases: other ``--learner`` values for the same entry.
         **fields: the other fields of :class:`LearnerSpec`.
     """
-    spec = LearnerSpec(name=name, learner=learner, summary=summary, **fields)
+    spec = LearnerSpec(name=name, learner=learner, summary=summary, aliases=aliases, **fields)
     LEARNERS.register(name, *aliases)(spec)
     return spec
 

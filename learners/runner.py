@@ -12,6 +12,7 @@ from absl import logging
 from datasets.registry import create_dataset
 from learners.base import RunContext
 from learners.config import RunConfig
+from learners.metrics import validate as validate_metrics
 from learners.registry import get_learner_class
 from learners.trainer import evaluate
 from nets.model_helper import create_model_helper
@@ -63,6 +64,7 @@ def run(config: RunConfig) -> dict:
     if config.export.enabled and context.is_chief:
         metrics.update(learner.export(model))
     metrics = mark_completed(metrics)
+    validate_metrics(metrics, learner.metrics_keys)
     if context.is_chief:
         write_json_atomic(metrics_path, metrics)
     event_log.write("run_end", metrics_file=metrics_path)

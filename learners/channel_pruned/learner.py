@@ -87,8 +87,8 @@ class ChannelPrunedLearner(PrunedModelLearner):
             raise FileNotFoundError("Expected the keep-ratio list --cp_prune_list_file at "
                                     f"'{self.settings.prune_list_file}'. Received: no such file")
 
-    def derive(self, dense: keras.Model, graph: DependencyGraph
-               ) -> tuple[keras.Model, PruningPlan]:
+    def select_channels(self, dense: keras.Model, graph: DependencyGraph
+                        ) -> tuple[keras.Model, PruningPlan]:
         """Keep ratios as ``--cp_prune_option`` says, then selection, surgery and re-fit, all
         groups at once or (``--cp_finetune``) ``--cp_list_group`` groups at a time."""
         settings = self.settings

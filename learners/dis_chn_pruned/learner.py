@@ -39,8 +39,8 @@ from learners.pruning.surgery import apply_plan
 class DisChnPrunedLearner(PrunedModelLearner):
     """Prunes channels with discrimination-aware losses, then re-trains (see module docstring)."""
 
-    def derive(self, dense: keras.Model, graph: DependencyGraph
-               ) -> tuple[keras.Model, PruningPlan]:
+    def select_channels(self, dense: keras.Model, graph: DependencyGraph
+                        ) -> tuple[keras.Model, PruningPlan]:
         """The stage-by-stage selection, then the pruned model rebuilt under the strategy."""
         selected, plan = self.select(dense, graph)
         with self.context.strategy.scope():  # the re-training runs under the strategy
@@ -58,7 +58,7 @@ class DisChnPrunedLearner(PrunedModelLearner):
                 for group in graph.prunable_groups}
 
     def select(self, dense: keras.Model, graph: DependencyGraph
-               ) -> tuple[keras.Model, PruningPlan]:
+                        ) -> tuple[keras.Model, PruningPlan]:
         """Stage by stage: block-wise fine-tuning, then greedy selection of each group's channels
         and surgery.
 

@@ -10,7 +10,6 @@ from absl import logging
 
 from learners.base import Learner
 from learners.trainer import evaluate
-from utils.flops import total_macs, total_params
 from utils.io import save_model_atomic
 
 
@@ -43,9 +42,5 @@ class FullPrecisionLearner(Learner):
                         "epochs": result.steps / trainer.steps_per_epoch}
         if result.steps == result.resumed_from:  # nothing left to train: keep the real record
             train_record = self.read_metrics().get("train", train_record)
-        self.write_metrics({
-            "learner": "full-prec", "model": context.model_basename,
-            "eval": metrics, "params": total_params(model), "macs": total_macs(model),
-            "train": train_record,
-        })
+        self.report(model, eval_result=metrics, train=train_record)
         return model

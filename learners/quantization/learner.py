@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import json
 import os
@@ -33,7 +32,7 @@ from absl import logging
 
 from hpo.layer_search import LayerSearch, run_layer_search
 from hpo.trial_store import stored_seconds
-from learners.base import Learner
+from learners.compression import Candidate, CompressionLearner
 from learners.quantization.layers import MinMaxActivationQuantizer
 from learners.quantization.model import (
     QuantizationSpec,
@@ -46,23 +45,21 @@ from learners.quantization.model import (
 )
 from learners.quantization.packing import read_packed, size_report, write_packed
 from learners.trainer import epoch_steps, evaluate
-from utils.io import save_model_atomic, write_json_atomic
+from utils.io import write_json_atomic
 
 PACKED_FILE = "model_packed.pfq"
 
 
-class QuantizationLearner(Learner):
+class QuantizationLearner(CompressionLearner):
     """Base of ``uniform`` and ``non-uniform`` (see module docstring).
 
-    Subclasses set :attr:`kind` (``uniform`` or ``codebook``) and :attr:`settings`.
+    Subclasses set :attr:`kind` (``uniform`` or ``codebook``); ``settings`` is their
+    ``UniformQuantConfig`` or ``NonUniformQuantConfig``.
     """
 
     kind: str = "uniform"
-
-    @property
-    @abc.abstractmethod
-    def settings(self):
-        """The learner's settings (``UniformQuantConfig`` or ``NonUniformQuantConfig``)."""
+    metrics_keys = frozenset({"bits", "average_bits", "bits_source", "kept_float",
+                              "activation_bits", "packed", "size", "int8_weights"})
 
     @property
     def opt_mode(self) -> str:
@@ -214,61 +211,56 @@ class QuantizationLearner(Learner):
                 f"(from {self.plan_path}). Received: different settings. Use another --save_dir "
                 "or delete that directory to start over.")
 
-    # ------------------------------------------------------------------------- train
-    def train(self) -> keras.Model:
-        context, name = self.context, self.config.learner
-        dataset = context.dataset
-        teacher = context.load_pretrained()
+    # ---------------------------------------------------------------------- lifecycle
+    def derive(self, teacher: keras.Model) -> Candidate:
+        """Bits per layer (fixed, or searched), the plan (saved before fine-tuning: a rerun
+        resumes only the same plan) and the teacher with quantizers in the forward pass."""
+        name = self.config.learner
         names, kept = select_layers(teacher, self.settings.quantize_all_layers)
-        float_eval = evaluate(teacher, dataset.eval_dataset(), dataset.nb_classes)
         bits, source = self.bit_allocation(teacher, names)
         plan = json_ready(self.make_plan(teacher, bits, kept, source))
         self.check_resumable(plan)
-        if context.is_chief:
+        if self.context.is_chief:
             write_json_atomic(self.plan_path, plan)
         logging.info("%s: %s, %.3g bits per weight on average; kept in float: %s", name,
                      ", ".join(f"{layer}={b}" for layer, b in bits.items()),
                      plan["average_bits"], ", ".join(kept) or "none")
+        return Candidate(self.quantized_model(teacher, bits), plan=self.plan_path,
+                         search_seconds=stored_seconds(self.search_dir) if source == "search"
+                         else None,
+                         state={"bits": bits, "kept": kept, "source": source,
+                                "average_bits": plan["average_bits"]})
 
-        model = self.quantized_model(teacher, bits)
-        before = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
-        logging.info("%s: eval accuracy %.4f quantized before fine-tuning (float %.4f)", name,
-                     before["accuracy"], float_eval["accuracy"])
-        trainer = self.make_trainer(model, name, train_config=self.finetune_config(),
-                                    eval_data=dataset.eval_dataset())
-        result = trainer.train()
-
-        with context.strategy.scope():
-            final, packed = finalize(model, teacher, self.spec(bits))
-        metrics = evaluate(final, dataset.eval_dataset(), dataset.nb_classes)
-        logging.info("%s: eval accuracy %.4f after fine-tuning (float %.4f)", name,
-                     metrics["accuracy"], float_eval["accuracy"])
-        sizes = {}
-        if context.is_chief:
-            save_model_atomic(final, self.output_model_path)
-            write_packed(self.packed_path, packed)
-            restored = read_packed(self.packed_path)
-            mismatched = [v.path for v in final.weights
-                          if not np.array_equal(restored[v.path], np.asarray(v))]
-            if mismatched:
-                raise RuntimeError(f"Expected '{self.packed_path}' to restore the model's weights "
-                                   f"exactly. Received: differences in {mismatched}")
-            sizes = size_report(self.packed_path)
-            sizes["keras_file_bytes"] = os.path.getsize(self.output_model_path)
-            logging.info("%s: packed %s: %d bytes (float32 weights: %d bytes, %.2fx smaller; "
-                         "%.3g bits per quantized weight with ranges / codebooks)", name,
-                         self.packed_path, sizes["total_bytes"], sizes["float_model_bytes"],
-                         sizes["compression"], sizes["bits_per_quantized_weight"])
-        self.write_metrics({
-            "learner": name, "model": context.model_basename, "eval": metrics,
-            "eval_before_finetuning": before, "float_eval": float_eval,
-            "bits": bits, "average_bits": plan["average_bits"], "bits_source": source,
-            "search_seconds": stored_seconds(self.search_dir) if source == "search" else None,
-            "kept_float": kept, "activation_bits": self.settings.activation_bits,
-            "plan": self.plan_path, "packed": self.packed_path, "size": sizes,
-            "train": result.record(),
-        })
+    def finalize(self, candidate: Candidate, teacher: keras.Model) -> keras.Model:
+        """Plain Keras layers holding the quantized weights, and their packed form."""
+        with self.context.strategy.scope():
+            final, candidate.state["packed"] = finalize(candidate.model, teacher,
+                                                        self.spec(candidate.state["bits"]))
         return final
+
+    def save(self, final: keras.Model, candidate: Candidate) -> None:
+        """``model.keras`` and the packed file, checked to restore the weights exactly."""
+        super().save(final, candidate)
+        write_packed(self.packed_path, candidate.state["packed"])
+        restored = read_packed(self.packed_path)
+        mismatched = [v.path for v in final.weights
+                      if not np.array_equal(restored[v.path], np.asarray(v))]
+        if mismatched:
+            raise RuntimeError(f"Expected '{self.packed_path}' to restore the model's weights "
+                               f"exactly. Received: differences in {mismatched}")
+        sizes = candidate.state["size"] = size_report(self.packed_path)
+        sizes["keras_file_bytes"] = os.path.getsize(self.output_model_path)
+        logging.info("%s: packed %s: %d bytes (float32 weights: %d bytes, %.2fx smaller; "
+                     "%.3g bits per quantized weight with ranges / codebooks)", self.config.learner,
+                     self.packed_path, sizes["total_bytes"], sizes["float_model_bytes"],
+                     sizes["compression"], sizes["bits_per_quantized_weight"])
+
+    def own_metrics(self, final: keras.Model, candidate: Candidate) -> dict:
+        state = candidate.state
+        return {"bits": state["bits"], "average_bits": state["average_bits"],
+                "bits_source": state["source"], "kept_float": state["kept"],
+                "activation_bits": self.settings.activation_bits, "packed": self.packed_path,
+                "size": state.get("size", {})}
 
     # ------------------------------------------------------------------------- export
     def export(self, model: keras.Model) -> dict:

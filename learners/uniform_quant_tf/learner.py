@@ -28,8 +28,8 @@ import os
 import keras
 from absl import logging
 
-from learners.base import Learner
-from learners.trainer import evaluate
+from learners.compression import Candidate, CompressionLearner
+from learners.config import TrainConfig
 from learners.uniform_quant_tf.transform import (
     activation_quantizers,
     calibrate_ranges,
@@ -37,13 +37,16 @@ from learners.uniform_quant_tf.transform import (
     quantize_model,
     with_activation_bits,
 )
-from utils.io import save_model_atomic, write_json_atomic
+from utils.io import write_json_atomic
 
 PTQ_INT8_FILE = "model_ptq_int8.tflite"
 
 
-class UniformQuantTFLearner(Learner):
+class UniformQuantTFLearner(CompressionLearner):
     """Quantization-aware fine-tuning of the pre-trained model (see module docstring)."""
+
+    metrics_keys = frozenset({"weight_bits", "activation_bits", "quant_delay", "freeze_bn_delay",
+                              "activation_quantizers"})
 
     def __init__(self, context):
         super().__init__(context)
@@ -91,39 +94,38 @@ class UniformQuantTFLearner(Learner):
         calibrate_ranges(model, [images[i:i + batch_size] for i in range(0, len(images), batch_size)])
         return model
 
-    def train(self) -> keras.Model:
-        context, settings, name = self.context, self.settings, self.config.learner
-        dataset = context.dataset
-        dense = self._dense = context.load_pretrained()
-        dense_eval = evaluate(dense, dataset.eval_dataset(), dataset.nb_classes)
-        model = self.quantization_aware_model(dense)
-        if context.is_chief:  # before training: a rerun checks its bits against it
+    # ---------------------------------------------------------------------- lifecycle
+    def derive(self, teacher: keras.Model) -> Candidate:
+        """The teacher rewritten with fake quantization, its ranges calibrated; ``plan.json``
+        written before training, so that a rerun checks its bits against it."""
+        self._dense = teacher
+        model = self.quantization_aware_model(teacher)
+        if self.context.is_chief:
             write_json_atomic(self.plan_path, self.plan(model))
-        calibrated_eval = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
-        logging.info("%s: %d-bit weights / %d-bit activations, %d activation quantizers; eval "
-                     "accuracy %.4f after calibration (float %.4f)", name, settings.weight_bits,
-                     settings.activation_bits, len(activation_quantizers(model)),
-                     calibrated_eval["accuracy"], dense_eval["accuracy"])
+        logging.info("%s: %d-bit weights / %d-bit activations, %d activation quantizers",
+                     self.config.learner, self.settings.weight_bits,
+                     self.settings.activation_bits, len(activation_quantizers(model)))
+        return Candidate(model, plan=self.plan_path)
+
+    def finetune_config(self) -> TrainConfig:
+        """Adam at ``--uqtf_lrn_rate_dcy`` times the net's learning rate, on the net's schedule."""
         train = self.config.train
-        train = dataclasses.replace(train, optimizer="adam",
-                                    lrn_rate_init=train.lrn_rate_init * settings.lrn_rate_dcy)
-        result = self.make_trainer(model, name, train_config=train,
-                                   eval_data=dataset.eval_dataset()).train()
-        metrics = evaluate(model, dataset.eval_dataset(), dataset.nb_classes)
-        logging.info("%s: eval accuracy %.4f after quantization-aware training (float %.4f)",
-                     name, metrics["accuracy"], dense_eval["accuracy"])
-        if context.is_chief:
-            save_model_atomic(model, self.output_model_path)
-            write_json_atomic(self.plan_path, self.plan(model))
-        self.write_metrics({
-            "learner": name, "model": context.model_basename, "eval": metrics,
-            "eval_after_calibration": calibrated_eval, "dense_eval": dense_eval,
-            "weight_bits": settings.weight_bits, "activation_bits": settings.activation_bits,
-            "quant_delay": settings.quant_delay, "freeze_bn_delay": settings.freeze_bn_delay,
-            "activation_quantizers": len(activation_quantizers(model)), "plan": self.plan_path,
-            "train": result.record(),
-        })
-        return model
+        return dataclasses.replace(train, optimizer="adam",
+                                   lrn_rate_init=train.lrn_rate_init * self.settings.lrn_rate_dcy)
+
+    def save(self, final: keras.Model, candidate: Candidate) -> None:
+        super().save(final, candidate)
+        write_json_atomic(self.plan_path, self.plan(final))  # with the trained ranges
+
+    def own_metrics(self, final: keras.Model, candidate: Candidate) -> dict:
+        settings = self.settings
+        return {"weight_bits": settings.weight_bits, "activation_bits": settings.activation_bits,
+                "quant_delay": settings.quant_delay, "freeze_bn_delay": settings.freeze_bn_delay,
+                "activation_quantizers": len(activation_quantizers(final))}
+
+    def sized_model(self, final: keras.Model, teacher: keras.Model) -> keras.Model:
+        """The teacher: quantization-aware training keeps its layers and adds only ranges."""
+        return teacher
 
     def export(self, model: keras.Model) -> dict:
         """The int8 TFLite of the trained ranges, beside the float and post-training int8 ones.

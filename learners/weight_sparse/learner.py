@@ -27,8 +27,8 @@ import keras
 from absl import logging
 
 from hpo.trial_store import stored_seconds
-from learners.base import Learner
-from learners.trainer import epoch_steps, evaluate, schedule_steps
+from learners.compression import Candidate, CompressionLearner
+from learners.trainer import Trainer, epoch_steps, evaluate, schedule_steps
 from learners.weight_sparse.masks import MaskedKernel, SparsityMasker, count_zeros, maskable_kernels
 from learners.weight_sparse.ratios import (
     SparsityPlan,
@@ -39,68 +39,81 @@ from learners.weight_sparse.ratios import (
 from learners.weight_sparse.rollout import RolloutScorer
 from learners.weight_sparse.schedule import PolynomialSparsitySchedule
 from utils.flops import total_params
-from utils.io import save_model_atomic
 
 
-class WeightSparseLearner(Learner):
+class WeightSparseLearner(CompressionLearner):
     """Prunes weights of the pre-trained model to an exact sparsity (see module docstring)."""
+
+    metrics_keys = frozenset({"prune_ratio", "protocol", "nonzero_params", "sparsity",
+                              "schedule"})
 
     @property
     def plan_path(self) -> str:
         return os.path.join(self.context.output_dir, "plan.json")
 
-    # ------------------------------------------------------------------------------ train
-    def train(self) -> keras.Model:
-        context, settings = self.context, self.settings
-        dataset, nb_classes = context.dataset, context.dataset.nb_classes
-        model = context.load_pretrained()
-        kernels = maskable_kernels(model, settings.prune_depthwise)
+    # ------------------------------------------------------------------------- lifecycle
+    def derive(self, teacher: keras.Model) -> Candidate:
+        """The plan (an earlier launch's, or a new one, saved); the candidate is the teacher
+        itself, whose masks follow the schedule while it fine-tunes."""
+        settings = self.settings
+        kernels = maskable_kernels(teacher, settings.prune_depthwise)
         if not kernels:
             raise ValueError(f"Expected convolution or dense kernels to mask in "
-                             f"'{context.pretrained_model_path}'. Received: none")
-        dense_eval = evaluate(model, dataset.eval_dataset(), nb_classes)
-        plan, search_seconds = self.load_or_build_plan(model, kernels)
-        one_shot_eval = self.evaluate_one_shot(model, kernels, plan)
-        logging.info("weight-sparse: %d of %d masked weights to zero (%.4f, %s); eval accuracy "
-                     "%.4f dense, %.4f pruned at once", plan.nb_pruned, plan.nb_weights,
-                     plan.nb_pruned / plan.nb_weights, settings.prune_ratio_prtl,
-                     dense_eval["accuracy"], one_shot_eval["accuracy"])
+                             f"'{self.context.pretrained_model_path}'. Received: none")
+        plan, search_seconds = self.load_or_build_plan(teacher, kernels)
+        if search_seconds is None:  # plan reloaded: an earlier metrics.json's, else the stored
+            search_seconds = self.read_metrics().get("search_seconds",
+                                                     self.stored_search_seconds())
+        logging.info("weight-sparse: %d of %d masked weights to zero (%.4f, %s)", plan.nb_pruned,
+                     plan.nb_weights, plan.nb_pruned / plan.nb_weights, settings.prune_ratio_prtl)
+        return Candidate(teacher, plan=self.plan_path, search_seconds=search_seconds,
+                         state={"kernels": kernels, "plan": plan})
 
+    def evaluate_candidate(self, candidate: Candidate, teacher: keras.Model) -> dict:
+        """The teacher pruned to the plan at once, without training (on a copy)."""
+        return self.evaluate_one_shot(teacher, candidate.state["kernels"], candidate.state["plan"])
+
+    def training_callbacks(self, candidate: Candidate) -> list:
+        """The masker: the planned zeros reached gradually on the polynomial schedule."""
+        settings, context, state = self.settings, self.context, candidate.state
         total_steps = schedule_steps(self.config.train, epoch_steps(
-            dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
-        schedule = PolynomialSparsitySchedule(
+            context.dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
+        state["schedule"] = PolynomialSparsitySchedule(
             total_steps, settings.iter_ratio_beg, settings.iter_ratio_end,
             settings.prune_ratio_exp, settings.mask_update_step)
-        masker = SparsityMasker(model, kernels, plan.pruned, schedule)
-        trainer = self.make_trainer(model, "weight-sparse", eval_data=dataset.eval_dataset(),
-                                    callbacks=[masker])
-        masker.start(trainer.optimizer, trainer.restore())  # the masks in force where it resumes
-        result = trainer.train()
-        masker.finalize()
+        state["masker"] = SparsityMasker(candidate.model, state["kernels"],
+                                         state["plan"].pruned, state["schedule"])
+        return [state["masker"]]
 
-        zeros = count_zeros(model, kernels)
-        plan = plan.with_measured(zeros)
+    def start_training(self, candidate: Candidate, trainer: Trainer) -> None:
+        # the masks in force at the step the trainer resumes from
+        candidate.state["masker"].start(trainer.optimizer, trainer.restore())
+
+    def finalize(self, candidate: Candidate, teacher: keras.Model) -> keras.Model:
+        """The final masks applied; the measured zeros must be the planned ones."""
+        state, model = candidate.state, candidate.model
+        state["masker"].finalize()
+        zeros = state["zeros"] = count_zeros(model, state["kernels"])
+        plan = state["plan"] = state["plan"].with_measured(zeros)
         wrong = {name: (zeros[name], layer.pruned) for name, layer in plan.layers.items()
                  if zeros[name] != layer.pruned}
         if wrong:  # a bug, not a user error: the masks guarantee the counts
             raise RuntimeError(f"Expected the planned zeros per kernel. Received (measured, "
                                f"planned): {wrong}")
-        metrics = evaluate(model, dataset.eval_dataset(), nb_classes)
-        logging.info("weight-sparse: eval accuracy %.4f after fine-tuning (dense %.4f); "
-                     "sparsity %.4f of the masked weights", metrics["accuracy"],
-                     dense_eval["accuracy"], sum(zeros.values()) / plan.nb_weights)
-        if context.is_chief:
-            save_model_atomic(model, self.output_model_path)
-            plan.save(self.plan_path)
-        if search_seconds is None:  # plan reloaded: an earlier metrics.json's, else the stored
-            search_seconds = self.read_metrics().get("search_seconds",
-                                                     self.stored_search_seconds())
-        params = total_params(model)
-        self.write_metrics({
-            "learner": self.config.learner, "model": context.model_basename,
-            "eval": metrics, "dense_eval": dense_eval, "eval_before_training": one_shot_eval,
+        logging.info("weight-sparse: sparsity %.4f of the masked weights",
+                     sum(zeros.values()) / plan.nb_weights)
+        return model
+
+    def save(self, final: keras.Model, candidate: Candidate) -> None:
+        super().save(final, candidate)
+        candidate.state["plan"].save(self.plan_path)  # with the measured zeros
+
+    def own_metrics(self, final: keras.Model, candidate: Candidate) -> dict:
+        settings, state = self.settings, candidate.state
+        zeros, plan, schedule = state["zeros"], state["plan"], state["schedule"]
+        return {
             "prune_ratio": settings.prune_ratio, "protocol": settings.prune_ratio_prtl,
-            "plan": self.plan_path,
+            "nonzero_params": total_params(final) - sum(zeros.values()),
             "sparsity": {
                 "overall": sum(zeros.values()) / plan.nb_weights,
                 "target": settings.prune_ratio,
@@ -109,13 +122,8 @@ class WeightSparseLearner(Learner):
                                   "planned_ratio": layer.ratio, "zeros": zeros[name],
                                   "measured_ratio": zeros[name] / layer.size}
                            for name, layer in plan.layers.items()}},
-            "params": params, "nonzero_params": params - sum(zeros.values()),
-            "search_seconds": search_seconds,
             "schedule": {"begin_step": schedule.begin_step, "end_step": schedule.end_step,
-                         "exponent": schedule.exponent, "update_step": schedule.update_step},
-            "train": result.record(),
-        })
-        return model
+                         "exponent": schedule.exponent, "update_step": schedule.update_step}}
 
     # ------------------------------------------------------------------------------- plan
     def load_or_build_plan(self, dense: keras.Model, kernels: list[MaskedKernel]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -191,7 +190,9 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     scored again by ``rescore`` (:func:`hpo.rescore.rescore_leaders`) and the best on that score
     is returned, unless it beats the first plan's (uniform's) re-score by no more than
     ``rescore_margin``: then the first plan is. Trials (and re-scores, in
-    ``<rescore_name>.jsonl``) are stored under ``store_dir``: a rerun resumes the search.
+    ``<rescore_name>.jsonl``) are stored under ``store_dir``: a rerun resumes the search. The
+    search is :func:`hpo.layer_search.run_layer_search`'s (it stops early once the optimizer
+    only re-proposes plans already scored).
     """
     sizes = [kernel.size for kernel in kernels]
     nb_weights, nb_pruned = sum(sizes), total_pruned(sizes, ratio)

@@ -22,7 +22,8 @@ from learners.channel_pruned.config import ChannelPruningConfig
 from learners.config import ExportConfig, RunConfig, TrainConfig
 from learners.dis_chn_pruned.config import DisChnPruningConfig
 from learners.nonuniform_quant.config import NonUniformQuantConfig
-from learners.registry import load_builtin_learners
+from learners.metrics import validate as validate_metrics
+from learners.registry import get_learner_class, load_builtin_learners
 from learners.runner import run
 from learners.uniform_quant.config import UniformQuantConfig
 from learners.weight_sparse.config import WeightSparseConfig
@@ -70,8 +71,9 @@ def test_learner_contract(tmp_path, learner):
     np.testing.assert_allclose(model.predict(images, verbose=0), reloaded.predict(images, verbose=0))
 
     assert is_completed(str(output_dir / "metrics.json"))
-    saved = json.loads((output_dir / "metrics.json").read_text())
-    assert saved["eval"]["nb_examples"] == 360
+    saved = json.loads((output_dir / "metrics.json").read_text())  # strict JSON
+    validate_metrics(saved, get_learner_class(learner).metrics_keys)  # the one schema
+    assert saved["learner"] == learner and saved["eval"]["nb_examples"] == 360
     assert saved["export"]["max_abs_logit_diff"] <= 1e-4
     assert saved["export"]["int8_audit"]["passed"]
     assert os.path.getsize(output_dir / "model_int8.tflite") > 0

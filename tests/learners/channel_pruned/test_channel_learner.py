@@ -44,7 +44,7 @@ def test_uniform_prunes_exports_and_the_plan_replays(tmp_path, pretrained):
                  "--enbl_export=false")  # resumes from pruned.keras and the checkpoints
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming with the pruned model" in again.stderr
-    assert _metrics(tmp_path)["selection_seconds"] == metrics["selection_seconds"] > 0
+    assert _metrics(tmp_path)["search_seconds"] == metrics["search_seconds"] > 0
 
 
 def test_list_takes_one_ratio_per_group(tmp_path, pretrained):
@@ -147,7 +147,7 @@ def test_auto_can_rescore_its_leaders_after_a_longer_fine_tune(tmp_path, pretrai
                  "--cp_criterion=fpgm", "--enbl_export=false")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed with 3 trial(s)" in again.stderr  # no roll-out run again, yet they count
-    assert _metrics(tmp_path)["selection_seconds"] >= stored_seconds(str(store)) > 0
+    assert _metrics(tmp_path)["search_seconds"] >= stored_seconds(str(store)) > 0
 
 
 @pytest.mark.parametrize("flags, expected", [

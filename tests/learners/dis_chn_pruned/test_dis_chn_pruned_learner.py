@@ -28,7 +28,7 @@ def test_prunes_logs_exports_and_the_plan_replays(tmp_path, pretrained):
     assert "dis-chn-pruned: group conv1: kept" in finished.stderr
     out = tmp_path / "models_dis-chn-pruned"
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("eval", "eval_before_training", "dense_eval", "params", "macs", "dense_params",
+    for key in ("eval", "eval_before_finetuning", "dense_eval", "params", "macs", "dense_params",
                 "dense_macs", "macs_kept", "kept_channels", "train"):
         assert key in metrics
     assert metrics["params"] < 0.6 * metrics["dense_params"] and metrics["macs_kept"] < 0.6

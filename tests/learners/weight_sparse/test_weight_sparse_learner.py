@@ -71,7 +71,7 @@ def _check_exact_sparsity(root, protocol, save_dir, metrics):
     assert metrics["nonzero_params"] == model.count_params() - sum(zeros.values())
     assert metrics["eval"]["nb_examples"] == 360 and metrics["dense_eval"]["accuracy"] > 0.3
     assert metrics["eval"]["accuracy"] > 0.2  # chance is 0.1
-    assert {"eval_before_training", "schedule", "train"} <= set(metrics)
+    assert {"eval_before_finetuning", "schedule", "train"} <= set(metrics)
     ratios = {name: layer["target_ratio"] for name, layer in plan["layers"].items()}
     if protocol == "uniform":
         assert set(ratios.values()) == {0.75}
