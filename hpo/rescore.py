@@ -1,8 +1,7 @@
 """Re-scoring a search's leaders with a costlier, less noisy objective.
 
-The best of many noisy rewards is as often the luckiest plan as the best one: a weight-sparse
-search at 90 % picked a plan 0.004 ahead of the heuristic one in reward (inside the reward's
-noise) that ended 0.38 point behind it after fine-tuning (docs/sparsity.md).
+The best of many noisy rewards is as often the luckiest plan as the best one: a lead inside the
+reward's noise says nothing about which plan ends better after fine-tuning.
 ``rescore_leaders`` takes the ``nb_leaders`` distinct plans with the highest rewards, plus the
 trials named in ``always`` (e.g. the hand-made plans the search has to beat), scores each again
 with ``objective`` and returns the one whose new score is highest. Each score (and the seconds
@@ -12,8 +11,7 @@ where it stopped (name the file after the objective's settings, e.g.
 
 With ``default`` (the uniform plan's trial), the search's plans must beat that plan's re-score by
 more than ``margin`` to replace it: the highest of several noisy scores is biased upward (the
-winner's curse). A weight-sparse re-score at 75 % put the search's plan 0.4 point ahead of the
-uniform one, and it ended 0.84 point behind it after 16 epochs (docs/sparsity.md).
+winner's curse).
 """
 
 from __future__ import annotations

@@ -72,12 +72,29 @@ def run(config: RunConfig) -> dict:
     return metrics
 
 
+def _against_dense(metrics: dict) -> list[str]:
+    """Summary lines comparing the result with the pre-trained model it was compressed from."""
+    if metrics.get("dense_eval") is None:
+        return []
+    change = metrics["eval"]["accuracy"] - metrics["dense_eval"]["accuracy"]
+    lines = [f"  vs the pre-trained model:  accuracy {change:+.4f}, parameters "
+             f"{metrics['params']:,} / {metrics['dense_params']:,} "
+             f"({metrics['params'] / metrics['dense_params']:.3f}x), MACs "
+             f"{metrics['macs']:,} / {metrics['dense_macs']:,} "
+             f"({metrics['macs'] / metrics['dense_macs']:.3f}x)"]
+    if "nonzero_params" in metrics:
+        lines.append(f"  {'':<26} non-zero parameters {metrics['nonzero_params']:,} "
+                     f"({metrics['nonzero_params'] / metrics['dense_params']:.3f}x)")
+    return lines
+
+
 def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
     """The human-readable end-of-run summary."""
     lines = ["", "=" * 72, f"Summary: {context.config.learner} / {context.model_basename}",
              (f"  eval accuracy (Keras):     {metrics['eval']['accuracy']:.4f} "
               f"on {metrics['eval']['nb_examples']} images"),
              f"  model:                     {os.path.abspath(model_path)}"]
+    lines += _against_dense(metrics)
     export = metrics.get("export")
     if export:
         for kind in ("float", "int8"):

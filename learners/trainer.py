@@ -30,6 +30,7 @@ from tqdm import tqdm
 from datasets.base import Dataset
 from learners.config import TrainConfig
 from utils.io import EventLog, write_json_atomic
+from utils.keras_graph import all_layers
 from utils.lrn_rate import build_schedule
 from utils.progress import format_duration, remaining_seconds
 
@@ -94,7 +95,7 @@ class TrainResult:
 def decayed_variables(model: keras.Model) -> list:
     """Trainable variables that take L2 weight decay: all but BatchNormalization's, and those a
     layer lists in an ``undecayed_weights`` attribute (e.g. a BatchNorm folded into a conv)."""
-    skipped = {id(v) for layer in model._flatten_layers()
+    skipped = {id(v) for layer in all_layers(model)
                for v in (layer.weights if isinstance(layer, keras.layers.BatchNormalization)
                          else getattr(layer, "undecayed_weights", ()))}
     return [v for v in model.trainable_variables if id(v) not in skipped]

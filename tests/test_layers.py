@@ -99,3 +99,12 @@ def test_a_violation_is_detected(tmp_path, monkeypatch):
     bad.write_text("def f():\n    from learners.registry import LEARNERS\n")
     assert _imports(bad) == {"learners.registry"}
     assert _rank("learners.registry") > _rank("utils.bad")
+
+
+def test_keras_internals_are_read_in_two_modules_only():
+    internals = ("._inbound_nodes", "._keras_history", "._nodes_by_depth", "._flatten_layers",
+                 "keras.src")
+    allowed = {"utils.keras_graph", "learners.pruning.graph"}
+    offenders = [module for module, path in MODULES.items() if module not in allowed
+                 and any(name in path.read_text() for name in internals)]
+    assert not offenders

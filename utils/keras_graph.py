@@ -1,5 +1,8 @@
 """Walking a Keras functional model's graph: its tensors, their producers and consumers.
 
+With ``learners/pruning/graph.py``, the only module that reads Keras internals (a layer's call
+nodes, a tensor's producer); everything else asks these functions.
+
 :class:`IncrementalForward` runs a model over fixed inputs piece by piece, for algorithms that
 change a layer's weights and then need the inputs of the next one (channel pruning's layer-wise
 re-fit): every tensor is computed once, from the tensors computed before it, so visiting all L
@@ -18,6 +21,21 @@ import numpy as np
 def tensors_of(value) -> list:
     """A layer's ``input`` or ``output`` (one tensor or a list of them) as a list."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, those of nested models included (not ``model`` itself)."""
+    return list(model._flatten_layers(include_self=False))
+
+
+def call_count(layer: keras.layers.Layer) -> int:
+    """How many times ``layer`` is called in the functional graphs it belongs to."""
+    return len(layer._inbound_nodes)
+
+
+def output_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that produce ``model``'s outputs."""
+    return [tensor._keras_history[0] for tensor in model.outputs]
 
 
 def consumers(model: keras.Model) -> defaultdict[int, list]:

@@ -17,9 +17,8 @@ class DisChnPruningConfig:
     """How many channels DCP removes and how long each of its fine-tuning phases runs.
 
     The original's ``dcp_nb_iters_block`` (10000) and ``dcp_nb_iters_layer`` (500) were sized
-    for GPUs; these defaults are scaled down (200 and 5) so that selecting the ~320 channels
-    ResNet-20 keeps at ``prune_ratio`` 0.29 takes about 6 minutes on 2 CPU cores (measured: 339 s,
-    76.5 % on CIFAR-10 before re-training). The greedy selection runs ``nb_iters_layer`` Adam
+    for GPUs; these defaults are scaled down (200 and 5) so that selecting the channels of a
+    ResNet-20 takes minutes, not hours, on 2 CPU cores. The greedy selection runs ``nb_iters_layer`` Adam
     steps after *every* channel it adds, so it costs about (kept channels) x (1 +
     ``nb_iters_layer``) steps, plus ``nb_iters_block`` steps per stage. Raise both on a GPU.
 

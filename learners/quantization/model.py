@@ -25,6 +25,7 @@ from learners.quantization.layers import (
 )
 from learners.quantization.packing import PackedWeight
 from learners.quantization.quantizers import codebook_codes, init_codebook, uniform_codes
+from utils.keras_graph import output_layers
 
 _LINEAR = (None, "linear")
 ACTIVATION_SUFFIX = "_act_quant"
@@ -93,9 +94,9 @@ def _activates(layer) -> bool:
 
 def _clone(model: keras.Model, spec: QuantizationSpec, quantize: bool) -> keras.Model:
     """``model``'s architecture with quantizing layers (``quantize``) and activation quantizers."""
-    output_layers = {id(tensor._keras_history[0]) for tensor in model.outputs}
+    outputs = {id(layer) for layer in output_layers(model)}
     quantized_acts = {layer.name for layer in model.layers if spec.activation_bits < 32
-                      and _activates(layer) and id(layer) not in output_layers}
+                      and _activates(layer) and id(layer) not in outputs}
 
     def clone_function(layer):
         config = layer.get_config()

@@ -2,7 +2,7 @@
 
 The converter turns a ``tf.quantization.fake_quant_with_min_max_vars*`` op into the scale and
 zero point of the tensor it produces, so a model built from these layers converts to a
-full-integer TFLite model without calibration (``utils.tflite.convert_quantization_aware``):
+full-integer TFLite model without calibration (``export.converter.convert_quantization_aware``):
 
 * :class:`FoldedConv2D`: a convolution (regular or depthwise) with the BatchNormalization that
   followed it folded in, ``w * gamma / sqrt(var + eps)`` and ``beta - gamma * mean / sqrt(var +

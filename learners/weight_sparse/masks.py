@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from learners.weight_sparse.schedule import PolynomialSparsitySchedule
+from utils.keras_graph import all_layers
 
 _ALWAYS = (
     ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense),
@@ -60,7 +61,7 @@ class MaskedKernel:
 
     def variable(self, model: keras.Model):
         """This kernel's variable in ``model`` (any model with the same layer names)."""
-        for layer in model._flatten_layers(include_self=False):
+        for layer in all_layers(model):
             if layer.name == self.layer:
                 return getattr(layer, self.attribute)
         raise ValueError(f"Expected a layer '{self.layer}' in model '{model.name}'. "
@@ -71,7 +72,7 @@ def maskable_kernels(model: keras.Model, include_depthwise: bool = False) -> lis
     """The kernels of ``model`` that get masks, in layer order (see the module docstring)."""
     table = _ALWAYS + (_DEPTHWISE if include_depthwise else ())
     kernels = []
-    for layer in model._flatten_layers(include_self=False):
+    for layer in all_layers(model):
         attributes = [name for types, names in table if isinstance(layer, types) for name in names]
         # in computation order: a separable convolution's depthwise half first
         for attribute in sorted(set(attributes), key=lambda name: name != "depthwise_kernel"):

@@ -7,9 +7,8 @@ counts, then
    over masked layers of the mean squared difference between the layer's output in the pruned
    copy -- computed from the pruned copy's own input to that layer, held fixed -- and in the
    pre-trained model. A regression that ends with a higher loss on its first batch than it
-   started with (a rate too high for the kernels' scale: the original's 3e-2 took ResNet-20 at
-   50 % sparsity to chance accuracy, docs/sparsity.md) is undone, and the first such roll-out
-   logs a warning naming the flag;
+   started with (a rate too high for the kernels' scale, which would score a wrecked model
+   instead of the plan) is undone, and the first such roll-out logs a warning naming the flag;
 2. global fine-tuning: Adam (``--ws_lrn_rate_ft``) on the task loss for ``--ws_nb_iters_ft``
    steps;
 3. accuracy on ``--ws_nb_iters_feval`` batches of the validation split (0: all of it).
@@ -17,11 +16,9 @@ counts, then
 Both training phases read the training split without the validation examples and keep the
 masked weights at zero (masked gradients, masks re-applied after each step). Each roll-out draws
 its batches on from one running stream. With ``same_batches`` every roll-out reads the same ones
-instead (common random numbers), which makes a plan's reward repeat (to float rounding) but did
-not make plans easier to tell apart: over three seeds on a ResNet-20 search at 50 %, a plan's
-lead over the uniform one varied by 0.42 point (standard deviation) with common batches and by
-0.59 from the running stream (``tools/benchmark/sparse_reward_noise.py``, docs/sparsity.md). The step
-functions are compiled once and reused by every roll-out; a roll-out starts by resetting the
+instead (common random numbers), which makes a plan's reward repeat (to float rounding); it
+does not make plans much easier to tell apart (``benchmarks/sparse_reward_noise.py`` measures
+both). The step functions are compiled once and reused by every roll-out; a roll-out starts by resetting the
 copy's weights and the optimizers' state.
 """
 
@@ -38,6 +35,7 @@ from datasets.base import Dataset
 from learners.trainer import cross_entropy_step, top_k_accuracy
 from learners.weight_sparse.config import WeightSparseConfig
 from learners.weight_sparse.masks import MaskedKernel, magnitude_mask
+from utils.keras_graph import all_layers, call_count
 
 
 def _clone(model: keras.Model) -> keras.Model:
@@ -49,11 +47,11 @@ def _clone(model: keras.Model) -> keras.Model:
 def _layer_io(model: keras.Model, kernels: Sequence[MaskedKernel]):
     """The layers holding masked kernels that are called exactly once (a shared layer has no
     single input to regress on), each with its symbolic input and output, in layer order."""
-    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
+    layers = {layer.name: layer for layer in all_layers(model)}
     rows = []
     for name in dict.fromkeys(kernel.layer for kernel in kernels):
         layer = layers[name]
-        if len(layer._inbound_nodes) == 1:
+        if call_count(layer) == 1:
             rows.append((layer, layer.input, layer.output))
     return rows
 
@@ -93,7 +91,7 @@ class RolloutScorer:
     def _build_steps(self) -> None:
         model, kernels, variables, masks = self.model, self.kernels, self.variables, self.masks
         rows = _layer_io(model, kernels)
-        dense_layers = {layer.name: layer for layer in self.dense._flatten_layers(include_self=False)}
+        dense_layers = {layer.name: layer for layer in all_layers(self.dense)}
         layers = [row[0] for row in rows]
         names = {layer.name for layer in layers}
         regressed = [v for k, v in zip(kernels, variables, strict=True) if k.layer in names]

@@ -2,26 +2,15 @@
 
 import os
 
-import keras
 import pytest
 
-from export.converter import convert_float, convert_int8
 from export.latency import benchmark, format_table, measure_latencies, measure_latency
+from tests.fixtures.export_models import write_small_tflite_files
 
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    """A float32 and an int8 file of a small random conv net."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(10)])
-    directory = tmp_path_factory.mktemp("benchmark")
-    paths = [str(directory / "float.tflite"), str(directory / "int8.tflite")]
-    images = keras.random.normal((8, 8, 8, 1), seed=0).numpy()
-    for path, content in zip(paths, (convert_float(model), convert_int8(model, images))):
-        with open(path, "wb") as file:
-            file.write(content)
-    return paths
+    return write_small_tflite_files(tmp_path_factory.mktemp("benchmark"))
 
 
 def test_measure_latency_statistics(int8_model):

@@ -5,23 +5,20 @@ import json
 import keras
 import pytest
 
-import datasets
 import nets
 from export import pipeline
 from export.interpreter import TFLiteModel
+from tests.fixtures.export_models import digits_dataset, untrained_lenet
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return datasets.create_dataset(datasets.DataConfig(dataset="digits"))
+    return digits_dataset()
 
 
 @pytest.fixture(scope="module")
 def lenet(digits):
-    """Full-width LeNet, untrained."""
-    keras.utils.set_random_seed(0)
-    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig())
-    return helper.build_model(digits.input_shape, digits.nb_classes)
+    return untrained_lenet(digits)
 
 
 def test_export_model_returns_the_report_it_writes(digits, tmp_path):

@@ -5,11 +5,10 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 from absl import flags
 
-from export import convert_float, convert_int8
+from tests.fixtures.export_models import write_small_tflite_files
 from tools.benchmark import calc_inference_time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -17,17 +16,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    """A float32 and an int8 file of a small random conv net."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(10)])
-    directory = tmp_path_factory.mktemp("benchmark")
-    paths = [str(directory / "float.tflite"), str(directory / "int8.tflite")]
-    images = keras.random.normal((8, 8, 8, 1), seed=0).numpy()
-    for path, content in zip(paths, (convert_float(model), convert_int8(model, images))):
-        with open(path, "wb") as file:
-            file.write(content)
-    return paths
+    return write_small_tflite_files(tmp_path_factory.mktemp("benchmark"))
 
 
 def test_cli_runs_two_files_at_two_thread_counts(model_files, tmp_path):

@@ -3,12 +3,10 @@
 import json
 import os
 
-import keras
 import pytest
 from absl import flags
 
-import datasets
-import nets
+from tests.fixtures.export_models import digits_dataset, untrained_lenet
 from tools.conversion import export_tflite
 
 REPORT_KEYS = {
@@ -20,15 +18,12 @@ REPORT_KEYS = {
 
 @pytest.fixture(scope="module")
 def digits():
-    return datasets.create_dataset(datasets.DataConfig(dataset="digits"))
+    return digits_dataset()
 
 
 @pytest.fixture(scope="module")
 def lenet(digits):
-    """Full-width LeNet, untrained: big enough for int8 to shrink the file ~4x."""
-    keras.utils.set_random_seed(0)
-    helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig())
-    return helper.build_model(digits.input_shape, digits.nb_classes)
+    return untrained_lenet(digits)
 
 
 def parse(argv):
