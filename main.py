@@ -18,6 +18,7 @@ from learners.registry import LEARNERS
 from options import SECTIONS, help_text, learner_specs
 from utils.dataclass_flags import define_flags as define_settings_flags
 from utils.dataclass_flags import flag_defaults, flag_help
+from utils.errors import is_user_error, report_error
 
 FLAGS = flags.FLAGS
 _ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -130,13 +131,13 @@ def _main(argv, default_net: str) -> None:
             from learners.runner import run  # imports TensorFlow: after the flags are parsed
 
             run(config_from_flags(default_net))
-    except (ValueError, FileNotFoundError) as error:
-        logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
     except KeyboardInterrupt:  # the trainer saved a checkpoint and said how to resume
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except Exception as error:  # noqa: BLE001 -- the one error boundary of the command line
+        if FLAGS.debug and not is_user_error(error):
+            raise
+        sys.exit(report_error(error, FLAGS.log_dir or "./logs"))
 
 
 define_flags()

@@ -11,6 +11,7 @@ import abc
 import dataclasses
 import json
 import os
+import zipfile
 from typing import ClassVar
 
 import keras
@@ -65,15 +66,38 @@ class RunContext:
         """Loads a ``.keras`` file under the strategy's scope.
 
         Raises:
-            MissingModelError: naming the path and how to create the file.
+            MissingModelError: naming the path and the run that writes the file.
+            ValueError: naming the path when the file is damaged (not a whole ``.keras``
+                archive) or takes inputs of another shape.
         """
+        if path == self.pretrained_model_path:
+            producer, directory = f"`--learner full-prec --net {self.config.net}`", "--model_dir"
+        else:
+            producer = f"`--learner {self.config.learner} --exec_mode train`"
+            directory = "--save_dir"
         if not os.path.isfile(path):
             raise MissingModelError(
                 f"Expected the {what} at '{path}'. Received: no such file. Train it first with "
-                f"`--learner full-prec --net {self.config.net}` (same --model_dir), or pass "
-                "--model_dir pointing at the directory that holds it.")
-        with self.strategy.scope():
-            model = keras.models.load_model(path, compile=False)
+                f"{producer} (same {directory}), or pass {directory} pointing at the directory "
+                "that holds it.")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad_member = archive.testzip()
+            problem = None if bad_member is None else f"its member {bad_member} fails its CRC check"
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            problem = f"not a whole zip archive: {error}"
+        if problem is not None:  # a .keras file is a zip archive; a cut one is no archive at all
+            raise ValueError(
+                f"Expected the {what} at '{path}' to be a whole .keras file. Received: a damaged "
+                f"file ({os.path.getsize(path)} bytes, {problem}). Restore it from a copy, or "
+                f"delete it and rerun {producer} (same {directory}) to write it again.")
+        try:
+            with self.strategy.scope():
+                model = keras.models.load_model(path, compile=False)
+        except (ValueError, OSError, KeyError, TypeError) as error:
+            raise ValueError(f"Expected the {what} at '{path}' to be a Keras model file this "
+                             f"program can load. Received: {type(error).__name__}: {error}"
+                             ) from error
         expected = (None, *self.dataset.input_shape)
         if tuple(model.input_shape) != expected:
             raise ValueError(f"Expected the {what} at '{path}' to take inputs of shape {expected}. "

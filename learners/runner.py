@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -17,17 +18,59 @@ from learners.registry import get_learner_class
 from learners.trainer import evaluate
 from nets.model_helper import create_model_helper
 from utils.distribute import create_strategy, is_chief
-from utils.io import EventLog, mark_completed, write_json_atomic
+from utils.io import EventLog, ensure_writable_dir, mark_completed, write_json_atomic
+from utils.locks import RunLock
+
+_LOCK_NAME = ".run.lock"
+"""The lock file a training run holds in its ``--save_dir``."""
 
 
 def run(config: RunConfig) -> dict:
     """Trains (or evaluates) as ``config`` says and returns the run's metrics.
 
-    Everything that can be checked cheaply -- learner and net names, data files, the pre-trained
-    model a learner needs -- is checked before any training starts.
+    Everything that can be checked cheaply -- learner and net names, the output directories,
+    data files, the pre-trained model a learner needs -- is checked before any training starts.
+    A training run holds a lock on ``--save_dir`` (and on the pre-trained model it writes), so a
+    second run on them stops at once.
+
+    Raises:
+        ValueError: an output directory is a file or not writable (naming the flag), and the
+            errors of the learner and of the configuration.
+        utils.locks.LockedError: another live run holds ``--save_dir`` or the pre-trained model.
+        utils.errors.TrainingDivergedError: the loss became non-finite; nothing was written.
     """
-    strategy = create_strategy(config.enbl_multi_gpu)  # multi-worker: before any other TF op
     learner_class = get_learner_class(config.learner)
+    writes_pretrained = (config.exec_mode == "train" and not config.search_trial
+                         and not config.distillation.enabled
+                         and getattr(learner_class, "writes_pretrained_model", False))
+    check_output_dirs(config, writes_pretrained)
+    strategy = create_strategy(config.enbl_multi_gpu)  # multi-worker: before any other TF op
+    with contextlib.ExitStack() as locks:
+        if config.exec_mode == "train" and is_chief(strategy):
+            locks.enter_context(RunLock(os.path.join(config.output_dir, _LOCK_NAME),
+                                        f"--save_dir={config.output_dir}"))
+        return _run(config, strategy, learner_class, writes_pretrained, locks)
+
+
+def check_output_dirs(config: RunConfig, writes_pretrained: bool) -> None:
+    """Creates and test-writes the directories the run writes, before any work.
+
+    ``--log_dir`` always; ``--save_dir`` when training; ``--model_dir`` when the learner
+    publishes the pre-trained model there (otherwise it is only read: it must not be a file).
+    """
+    ensure_writable_dir(config.log_dir, "--log_dir")
+    if config.exec_mode == "train":
+        ensure_writable_dir(config.output_dir, "--save_dir")
+    if writes_pretrained:
+        ensure_writable_dir(config.model_dir, "--model_dir")
+    elif os.path.exists(config.model_dir) and not os.path.isdir(config.model_dir):
+        raise ValueError(f"Expected --model_dir to be a directory. Received: "
+                         f"--model_dir={config.model_dir} ('{os.path.abspath(config.model_dir)}' "
+                         "is a file)")
+
+
+def _run(config: RunConfig, strategy, learner_class, writes_pretrained: bool,
+         locks: contextlib.ExitStack) -> dict:
     helper = create_model_helper(config.net, config.net_config)
     dataset = create_dataset(config.data)
     keras.utils.set_random_seed(config.train.seed)
@@ -37,6 +80,9 @@ def run(config: RunConfig) -> dict:
                          event_log=event_log, is_chief=chief)
     if config.distillation.enabled and not os.path.isfile(context.pretrained_model_path):
         context.load_pretrained()  # raises with the path and how to create it
+    if writes_pretrained and chief:
+        locks.enter_context(RunLock(context.pretrained_model_path + ".lock",
+                                    f"the pre-trained model '{context.pretrained_model_path}'"))
     learner = learner_class(context)
     event_log.write("run_start", config=dataclasses.asdict(config))
     logging.info("Run: learner=%s net=%s (%s) dataset=%s, %d train / %d eval examples, %d replica(s)",
@@ -64,8 +110,8 @@ def run(config: RunConfig) -> dict:
     if config.export.enabled and context.is_chief:
         metrics.update(learner.export(model))
     metrics = mark_completed(metrics)
-    validate_metrics(metrics, learner.metrics_keys)
-    if context.is_chief:
+    if context.is_chief:  # the other workers wrote no metrics.json to complete
+        validate_metrics(metrics, learner.metrics_keys)
         write_json_atomic(metrics_path, metrics)
     event_log.write("run_end", metrics_file=metrics_path)
     print(format_summary(metrics, context, learner.output_model_path))

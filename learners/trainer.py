@@ -5,6 +5,12 @@ that skips BatchNorm, the learning-rate schedule of ``utils.lrn_rate``, optional
 (distillation, auxiliary losses of later learners) and per-step callbacks (mask updates,
 quantizer ranges). Checkpoints go to ``<checkpoint_dir>`` every ``save_step`` steps; a trainer
 started on a directory with a checkpoint resumes from it and runs to the same planned step count.
+
+Nothing untrusted is kept or resumed from: a non-finite loss stops training
+(:class:`~utils.errors.TrainingDivergedError`) before anything is written; a checkpoint counts
+only once every tensor in it reads back, and resuming takes the newest one that does, skipping
+(and naming, never deleting) damaged ones; the ``checkpoint`` index file is rebuilt from the
+``ckpt-N.index`` files when it is damaged or missing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -29,7 +36,8 @@ from tqdm import tqdm
 
 from datasets.base import Dataset
 from learners.config import TrainConfig
-from utils.io import EventLog, write_json_atomic
+from utils.errors import TrainingDivergedError
+from utils.io import EventLog, write_json_atomic, write_text_atomic
 from utils.keras_graph import all_layers
 from utils.lrn_rate import build_schedule
 from utils.progress import format_duration, remaining_seconds
@@ -239,7 +247,9 @@ class Trainer:
                                                       momentum=config.momentum)
             self.optimizer.build(model.trainable_variables)
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer)
-        self._manager = tf.train.CheckpointManager(self._checkpoint, checkpoint_dir, max_to_keep=2)
+        _ = self._checkpoint.save_counter  # created now: every checkpoint holds it, as save() did
+        self._skipped: set[int] = set()  # checkpoint steps that did not restore: never deleted
+        self._trusted: set[int] = set()  # steps known to read back: the only ones ever deleted
         self._decayed = decayed_variables(model)
         self._seconds_before = 0.0
         self._launch_started: float | None = None
@@ -251,13 +261,42 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def restore(self) -> int:
-        """Restores the latest checkpoint if there is one; returns the step it resumes from."""
-        latest = self._manager.latest_checkpoint
-        if latest:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resumed %s from %s (step %d of %d).", self.description, latest,
+        """Restores the newest checkpoint that reads back whole; returns the step it resumes from.
+
+        A checkpoint that does not restore is named in a warning and skipped (its files are
+        kept); a damaged or missing ``checkpoint`` index file is rebuilt from the
+        ``ckpt-N.index`` files present.
+
+        Raises:
+            ValueError: naming the directory and each checkpoint's error when none restores.
+        """
+        steps = _checkpoint_steps(self.checkpoint_dir)
+        if not steps:
+            return self.step
+        failures = []
+        for step in sorted(steps, reverse=True):
+            prefix = self._prefix(step)
+            try:
+                _verify_checkpoint(prefix)
+                self._checkpoint.restore(prefix).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, IndexError, AssertionError, OSError) as error:
+                message = " ".join(str(error).split())[:300]
+                logging.warning("Skipping checkpoint %s: it does not restore (%s: %s); its files "
+                                "are kept.", prefix, type(error).__name__, message)
+                if self.event_log:
+                    self.event_log.write("checkpoint_skipped", path=prefix, error=message)
+                self._skipped.add(step)
+                failures.append(f"{os.path.basename(prefix)}: {type(error).__name__}: {message}")
+                continue
+            self._trusted.add(step)
+            self._repair_index(step)
+            logging.info("Resumed %s from %s (step %d of %d).", self.description, prefix,
                          self.step, self.total_steps)
-        return self.step
+            return self.step
+        raise ValueError(
+            f"Expected a checkpoint in '{self.checkpoint_dir}' that restores into this model. "
+            f"Received: none does ({'; '.join(failures)}). Move that directory away to start over "
+            "(or use another --save_dir), or restore its files from a copy.")
 
     def train(self) -> TrainResult:
         """Runs (or resumes) training to ``total_steps``; checkpoints along the way and at the end."""
@@ -293,7 +332,10 @@ class Trainer:
                 stop_requests.raise_if_requested()
                 loss, accuracy = train_step(iterator)
                 step += 1
-                window.add(loss=float(loss), accuracy=float(accuracy))
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    self._diverged(step, loss)
+                window.add(loss=loss, accuracy=float(accuracy))
                 for callback in self.callbacks:
                     callback.on_step_end(step)
                 progress.update(1)
@@ -316,7 +358,7 @@ class Trainer:
             stop_requests.raise_if_requested()  # one that came during the last step
         except KeyboardInterrupt:
             # Ctrl-C between steps: keep what was learned since the last checkpoint.
-            self.save()
+            self.save()  # raises TrainingDivergedError instead of saving non-finite weights
             logging.warning("%s interrupted at step %d; rerun the same command to resume.",
                             self.description, self.step)
             if self.event_log:
@@ -337,16 +379,38 @@ class Trainer:
         return result
 
     def save(self) -> None:
-        """Writes a checkpoint at the current step.
+        """Writes a checkpoint at the current step, reads it back, and only then makes it the
+        latest in the ``checkpoint`` index and deletes the ones older than the previous.
 
         Every worker of a multi-worker job takes part in saving (it may need collective ops);
         only the chief's copy is kept, the others write to a temporary directory.
+
+        Raises:
+            TrainingDivergedError: when a weight is not finite (nothing is written).
         """
+        self._check_finite_weights()
         if not self.write_files:
             with tempfile.TemporaryDirectory() as scratch:
                 self._checkpoint.write(os.path.join(scratch, "ckpt"))
             return
-        path = self._manager.save(checkpoint_number=self.step)
+        step = self.step
+        path = self._prefix(step)
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        if step in self._skipped:  # a damaged checkpoint of this step: moved aside, not overwritten
+            for name in _checkpoint_files(self.checkpoint_dir, step):
+                source = os.path.join(self.checkpoint_dir, name)
+                os.replace(source, f"{source}.damaged-{int(time.time())}")
+            self._skipped.discard(step)
+        self._checkpoint.write(path)
+        _verify_checkpoint(path)  # raises (keeping the index and older checkpoints) if unreadable
+        self._trusted.add(step)
+        good = sorted(s for s in _checkpoint_steps(self.checkpoint_dir)
+                      if s < step and s not in self._skipped)
+        # The index lists only checkpoints known to read back: the new one and the one before.
+        self._write_index([*[s for s in good if s in self._trusted][-1:], step])
+        for old in (s for s in good[:-1] if s in self._trusted):  # now a newer one reads back
+            for name in _checkpoint_files(self.checkpoint_dir, old):
+                os.remove(os.path.join(self.checkpoint_dir, name))
         if self._launch_started is not None:
             seconds = self._seconds_before + time.time() - self._launch_started
             write_json_atomic(self._seconds_path, {"step": self.step, "seconds": seconds})
@@ -355,6 +419,55 @@ class Trainer:
             self.event_log.write("checkpoint", step=self.step, path=path)
 
     # ------------------------------------------------------------------ internals
+    def _prefix(self, step: int) -> str:
+        return os.path.join(self.checkpoint_dir, f"ckpt-{step}")
+
+    def _write_index(self, steps: Sequence[int]) -> None:
+        """Writes the ``checkpoint`` index file (TensorFlow's text format) listing ``steps``,
+        the last one the latest."""
+        lines = [f'model_checkpoint_path: "ckpt-{steps[-1]}"']
+        lines += [f'all_model_checkpoint_paths: "ckpt-{s}"' for s in steps]
+        write_text_atomic(os.path.join(self.checkpoint_dir, "checkpoint"), "\n".join(lines) + "\n")
+
+    def _repair_index(self, restored: int) -> None:
+        """Rebuilds the ``checkpoint`` index file if it does not name ``restored`` as the latest."""
+        index = os.path.join(self.checkpoint_dir, "checkpoint")
+        try:
+            state = tf.train.get_checkpoint_state(self.checkpoint_dir)
+            latest = os.path.basename(state.model_checkpoint_path) if state else None
+        except (tf.errors.OpError, ValueError):
+            latest = None
+        if latest == f"ckpt-{restored}":  # an index this trainer wrote: it lists verified ones
+            listed = (_CHECKPOINT_PREFIX.match(os.path.basename(path))
+                      for path in state.all_model_checkpoint_paths)
+            self._trusted.update(int(match.group(1)) for match in listed if match)
+            return
+        if not self.write_files:
+            return
+        problem = ("missing" if not os.path.exists(index) else "damaged" if latest is None
+                   else f"naming {latest}, which does not restore")
+        logging.warning("The checkpoint index %s is %s; rebuilt from the ckpt-N.index files "
+                        "present (latest: ckpt-%d).", index, problem, restored)
+        self._write_index([restored])  # the one verified; older ones stay, unlisted and undeleted
+
+    def _check_finite_weights(self) -> None:
+        bad = [v.path for v in self.model.weights
+               if "float" in str(v.dtype) and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+        if bad:
+            self._diverged(self.step, None, f"non-finite weights in {', '.join(bad[:3])}")
+
+    def _diverged(self, step: int, loss: float | None, what: str | None = None) -> None:
+        """Stops training: a diverged model is never checkpointed, saved or exported."""
+        what = what or f"loss={loss}"
+        if self.event_log:
+            self.event_log.write("diverged", description=self.description, step=step,
+                                 detail=what, lrn_rate_init=self.config.lrn_rate_init)
+        raise TrainingDivergedError(
+            f"Training diverged: {self.description} step {step} of {self.total_steps} gave "
+            f"{what}. Expected a finite loss. Lower the learning rate (--lrn_rate_init, now "
+            f"{self.config.lrn_rate_init:g}) and rerun. No checkpoint, model or metrics.json "
+            "was written from the diverged weights.")
+
     @property
     def _seconds_path(self) -> str:
         return os.path.join(self.checkpoint_dir, "train_seconds.json")
@@ -421,6 +534,31 @@ class Trainer:
                 for name in ("loss", "accuracy", "lrn_rate", "images_per_sec"):
                     tf.summary.scalar(f"{self.description}/{name}", record[name])
             writer.flush()
+
+
+_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+_CHECKPOINT_PREFIX = re.compile(r"^ckpt-(\d+)$")
+
+
+def _checkpoint_steps(directory: str) -> list[int]:
+    """The steps of the ``ckpt-N.index`` files in ``directory``."""
+    if not os.path.isdir(directory):
+        return []
+    return [int(m.group(1)) for m in map(_CHECKPOINT_INDEX.match, os.listdir(directory)) if m]
+
+
+def _checkpoint_files(directory: str, step: int) -> list[str]:
+    """The names of the files of checkpoint ``ckpt-<step>`` (index and data shards)."""
+    index = f"ckpt-{step}.index"
+    return [name for name in os.listdir(directory)
+            if name == index or name.startswith(f"ckpt-{step}.data-")]
+
+
+def _verify_checkpoint(prefix: str) -> None:
+    """Reads every tensor of checkpoint ``prefix``; raises if any is missing or damaged."""
+    reader = tf.train.load_checkpoint(prefix)
+    for key in reader.get_variable_to_shape_map():
+        reader.get_tensor(key)
 
 
 class _RunningMeans:

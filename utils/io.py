@@ -1,4 +1,5 @@
-"""Files a run writes: atomic JSON, a JSON-lines event log, atomic Keras saves."""
+"""Files a run writes: atomic strict JSON, a JSON-lines event log, atomic Keras saves,
+and the check that an output directory can be written."""
 
 from __future__ import annotations
 
@@ -18,14 +19,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def strict_json(payload: Any, path: str, **kwargs: Any) -> str:
+    """``payload`` as strict JSON text (RFC 8259: no ``NaN`` or ``Infinity``).
+
+    Raises:
+        ValueError: naming ``path`` when ``payload`` holds a non-finite number.
+    """
+    try:
+        return json.dumps(payload, allow_nan=False, default=json_default, **kwargs)
+    except ValueError as error:
+        raise ValueError(f"Expected only finite numbers in what is written to '{path}'. "
+                         f"Received: a NaN or infinite value ({error}); nothing was written."
+                         ) from None
+
+
 def write_json_atomic(path: str, payload: Any) -> None:
-    """Writes ``payload`` as JSON so a kill never leaves a half-written file at ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=json_default)
-        handle.write("\n")
-    os.replace(handle.name, path)
+    """Writes ``payload`` as strict JSON so a kill never leaves a half-written file at ``path``.
+
+    Raises:
+        ValueError: when ``payload`` holds NaN or infinity; the file at ``path`` is left as it was.
+    """
+    write_text_atomic(path, strict_json(payload, path, indent=2, sort_keys=True) + "\n")
 
 
 def mark_completed(metrics: dict) -> dict:
@@ -54,13 +68,20 @@ def write_text_atomic(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-        handle.write(text)
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.close()
+            os.unlink(handle.name)
+            raise
     os.replace(handle.name, path)
 
 
 def append_json_line(path: str, record: Any) -> None:
     """Appends ``record`` as one JSON line and flushes it to disk before returning."""
-    line = json.dumps(record, default=json_default, sort_keys=True)
+    line = strict_json(record, path, sort_keys=True)
     with open(path, "a") as handle:
         handle.write(line + "\n")
         handle.flush()
@@ -98,8 +119,24 @@ def save_model_atomic(model: keras.Model, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp.keras")
-    model.save(temporary)
+    try:
+        model.save(temporary)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
     os.replace(temporary, path)
+
+
+def _finite_or_text(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its text (``"nan"``, ``"inf"``)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return str(float(value))
+    if isinstance(value, dict):
+        return {key: _finite_or_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_text(item) for item in value]
+    return value
 
 
 def json_default(value):
@@ -126,6 +163,39 @@ class EventLog:
         if self.path is None:
             return
         record = {"time": round(time.time(), 3), "event": event, **fields}
+        try:
+            line = json.dumps(record, allow_nan=False, default=json_default)
+        except ValueError:  # a log records what happened, a NaN loss too: as text, still JSON
+            line = json.dumps(_finite_or_text(json.loads(json.dumps(record, default=json_default))),
+                              allow_nan=False)
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(record, default=json_default) + "\n")
+            handle.write(line + "\n")
             handle.flush()
+
+
+def ensure_writable_dir(path: str, flag: str) -> str:
+    """Creates directory ``path`` if needed and proves it writable by writing a file there.
+
+    Args:
+        path: the directory.
+        flag: the command-line flag it came from (``--save_dir`` ...), named in the error.
+
+    Returns:
+        ``path``'s absolute form.
+
+    Raises:
+        ValueError: naming ``flag`` and ``path`` when it is a file, or cannot be created or written.
+    """
+    absolute = os.path.abspath(path)
+    if os.path.exists(absolute) and not os.path.isdir(absolute):
+        raise ValueError(f"Expected {flag} to be a directory. Received: {flag}={path} "
+                         f"('{absolute}' is a file)")
+    try:
+        os.makedirs(absolute, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=absolute, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"Expected {flag} to be a directory this run can write. Received: "
+                         f"{flag}={path} ({error.strerror or error}: "
+                         f"'{error.filename or absolute}')") from None
+    return absolute

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
+from typing import ClassVar
 
 import keras
 from absl import logging
 
 from learners.base import Learner
 from learners.trainer import evaluate
+from utils.errors import TrainingDivergedError
 from utils.io import save_model_atomic
 
 
@@ -18,8 +21,12 @@ class FullPrecisionLearner(Learner):
 
     Writes ``<save_dir>/model.keras`` and ``metrics.json`` and publishes the model as the
     pre-trained model ``<model_dir>/<model>_at_<dataset>.keras`` -- unless distillation is on, in
-    which case that file is the teacher and is left untouched.
+    which case that file is the teacher and is left untouched. A diverged training (the trainer
+    raises) or a non-finite evaluation writes and replaces nothing.
     """
+
+    writes_pretrained_model: ClassVar[bool] = True
+    """The runner checks ``--model_dir`` is writable and locks the pre-trained model."""
 
     def train(self) -> keras.Model:
         context = self.context
@@ -28,6 +35,12 @@ class FullPrecisionLearner(Learner):
                                     eval_data=context.dataset.eval_dataset())
         result = trainer.train()
         metrics = evaluate(model, context.dataset.eval_dataset(), context.dataset.nb_classes)
+        if not math.isfinite(metrics["loss"]):
+            raise TrainingDivergedError(
+                f"Training diverged: the evaluation loss after {result.steps} steps is "
+                f"{metrics['loss']}. Expected a finite loss. Lower the learning rate "
+                f"(--lrn_rate_init, now {trainer.config.lrn_rate_init:g}) and rerun; no model or "
+                "metrics.json was written, the pre-trained model was left as it was.")
         logging.info("full-prec: eval accuracy %.4f after %d steps", metrics["accuracy"], result.steps)
         if context.is_chief:
             save_model_atomic(model, self.output_model_path)

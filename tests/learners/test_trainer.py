@@ -236,3 +236,97 @@ def test_two_replicas_learn_what_one_replica_learns(tmp_path):
     assert numbers["max_change"] > 0.01
     assert numbers["max_diff"] < 1e-5
     assert numbers["batch_norm_updated"]
+
+
+def _linear_trainer(checkpoint_dir, nb_iters_train, save_step=10, event_log=None):
+    import tensorflow as tf
+
+    from learners.config import TrainConfig
+    from learners.trainer import Trainer
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    config = TrainConfig(lrn_rate_init=0.05, batch_size_norm=32, nb_iters_train=nb_iters_train,
+                         summ_step=10, save_step=save_step)
+    return Trainer(model, create_dataset(DataConfig(batch_size=32)), config,
+                   strategy=tf.distribute.get_strategy(), checkpoint_dir=str(checkpoint_dir),
+                   event_log=event_log)
+
+
+def _sha256(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_non_finite_loss_stops_training_before_any_checkpoint(tmp_path):
+    import numpy as np
+
+    from utils.errors import TrainingDivergedError
+
+    trainer = _linear_trainer(tmp_path / "checkpoints", 30,
+                              event_log=EventLog(str(tmp_path / "logs" / "events.jsonl")))
+    trainer.model.set_weights([np.full_like(w, np.nan) for w in trainer.model.get_weights()])
+    with pytest.raises(TrainingDivergedError, match=r"step 1 of 30 gave loss=nan.*--lrn_rate_init"):
+        trainer.train()
+    assert not list((tmp_path / "checkpoints").glob("ckpt-*"))
+    assert _events(tmp_path / "logs")[-1]["event"] == "diverged"
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    import numpy as np
+
+    from utils.errors import TrainingDivergedError
+
+    trainer = _linear_trainer(tmp_path / "checkpoints", 30)
+    trainer.train()
+    before = {p.name: _sha256(p) for p in (tmp_path / "checkpoints").iterdir()}
+    trainer.model.set_weights([np.full_like(w, np.inf) for w in trainer.model.get_weights()])
+    with pytest.raises(TrainingDivergedError, match="non-finite weights"):
+        trainer.save()
+    assert {p.name: _sha256(p) for p in (tmp_path / "checkpoints").iterdir()} == before
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_named_and_kept(tmp_path, caplog):
+    directory = tmp_path / "checkpoints"
+    _linear_trainer(directory, 30).train()  # keeps ckpt-20 and ckpt-30
+    good = {p.name: _sha256(p) for p in directory.glob("ckpt-20*")}
+    data = directory / "ckpt-30.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])  # truncated
+    damaged = {p.name: _sha256(p) for p in directory.glob("ckpt-30*")}
+    trainer = _linear_trainer(directory, 40)
+    assert trainer.restore() == 20
+    assert "ckpt-30" in caplog.text and "does not restore" in caplog.text
+    assert {p.name: _sha256(p) for p in directory.glob("ckpt-20*")} == good
+    assert {p.name: _sha256(p) for p in directory.glob("ckpt-30*")} == damaged
+    assert '"ckpt-20"' in (directory / "checkpoint").read_text()
+    trainer.train()  # to 40: the damaged ckpt-30 is moved aside, never overwritten or deleted
+    kept = {p.name.split(".damaged-")[0]: _sha256(p) for p in directory.glob("*.damaged-*")}
+    assert kept == damaged
+    assert 'model_checkpoint_path: "ckpt-40"' in (directory / "checkpoint").read_text()
+    assert _linear_trainer(directory, 40).restore() == 40
+
+
+@pytest.mark.parametrize("index", ["garbage {{{", None], ids=["garbage", "missing"])
+def test_a_damaged_or_missing_checkpoint_index_is_rebuilt(tmp_path, caplog, index):
+    directory = tmp_path / "checkpoints"
+    _linear_trainer(directory, 30).train()
+    checkpoints = {p.name: _sha256(p) for p in directory.glob("ckpt-*")}
+    if index is None:
+        (directory / "checkpoint").unlink()
+    else:
+        (directory / "checkpoint").write_text(index)
+    assert _linear_trainer(directory, 40).restore() == 30  # not a silent restart from 0
+    assert "rebuilt" in caplog.text and str(directory / "checkpoint") in caplog.text
+    assert 'model_checkpoint_path: "ckpt-30"' in (directory / "checkpoint").read_text()
+    assert {p.name: _sha256(p) for p in directory.glob("ckpt-*")} == checkpoints
+
+
+def test_no_restorable_checkpoint_is_an_error_naming_the_directory(tmp_path):
+    directory = tmp_path / "checkpoints"
+    _linear_trainer(directory, 20).train()
+    for data in directory.glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"checkpoints.*none does.*ckpt-20.*ckpt-10"):
+        _linear_trainer(directory, 40).restore()
+    assert len(list(directory.glob("ckpt-*"))) == 4  # nothing deleted
