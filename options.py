@@ -113,9 +113,12 @@ def help_text(launcher: str, learner: str | None = None) -> str:
     if learner:
         spec = LEARNERS.get(learner)
         lines += ["", f"Flags of --learner {spec.name}:"]
-        lines += [f"  --{name}={default}: {flag_help(spec.settings, spec.flag_prefix)[name]}"
-                  for name, default in flag_defaults(spec.settings, spec.flag_prefix).items()
-                  ] if spec.settings else ["  none of its own"]
+        if spec.settings is None:
+            lines.append("  none of its own")
+        else:
+            helps = flag_help(spec.settings, spec.flag_prefix)
+            lines += [f"  --{name}={default}: {helps[name]}" for name, default
+                      in flag_defaults(spec.settings, spec.flag_prefix).items()]
     for section, rows in SECTIONS.items():
         lines += ["", f"Common flags, {section}:"]
         lines += [f"  --{o.name}={o.default if o.default is not None else ''}: {o.help}" for o in rows]

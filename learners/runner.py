@@ -118,7 +118,7 @@ def _run(config: RunConfig, strategy, learner_class, writes_pretrained: bool,
     return metrics
 
 
-def _against_dense(metrics: dict) -> list[str]:
+def _against_dense(metrics: dict, model_path: str, dense_path: str) -> list[str]:
     """Summary lines comparing the result with the pre-trained model it was compressed from."""
     if metrics.get("dense_eval") is None:
         return []
@@ -131,6 +131,10 @@ def _against_dense(metrics: dict) -> list[str]:
     if "nonzero_params" in metrics:
         lines.append(f"  {'':<26} non-zero parameters {metrics['nonzero_params']:,} "
                      f"({metrics['nonzero_params'] / metrics['dense_params']:.3f}x)")
+    if os.path.isfile(model_path) and os.path.isfile(dense_path):
+        size, dense_size = os.path.getsize(model_path), os.path.getsize(dense_path)
+        lines.append(f"  {'':<26} .keras file {size / 1024:.1f} KiB / {dense_size / 1024:.1f} KiB "
+                     f"({size / dense_size:.3f}x)")
     return lines
 
 
@@ -140,7 +144,7 @@ def format_summary(metrics: dict, context: RunContext, model_path: str) -> str:
              (f"  eval accuracy (Keras):     {metrics['eval']['accuracy']:.4f} "
               f"on {metrics['eval']['nb_examples']} images"),
              f"  model:                     {os.path.abspath(model_path)}"]
-    lines += _against_dense(metrics)
+    lines += _against_dense(metrics, model_path, context.pretrained_model_path)
     export = metrics.get("export")
     if export:
         for kind in ("float", "int8"):

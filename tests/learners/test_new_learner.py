@@ -41,6 +41,7 @@ def test_a_learner_in_one_file_gets_flags_help_metrics_and_export(tmp_path):
     train_tiny_lenet(tmp_path)
     finished = _launch(tmp_path, "--learner=toy-rounding", "--toy_step=0.125", *TINY_FLAGS)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "vs the pre-trained model:  accuracy" in finished.stdout  # the summary compares
     out = tmp_path / "models_toy-rounding"
     metrics = json.loads((out / "metrics.json").read_text())
     validate(metrics, {"step", "distinct_kernel_values"})
