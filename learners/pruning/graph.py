@@ -13,6 +13,8 @@ ResNet stage; it is the unit a pruning plan keeps channels of.
 A group is not prunable when it reaches the model input or a model output, or touches a layer
 the graph cannot cut through: a layer type without a handler (logged as a warning naming it),
 or a known layer in an unsupported configuration (grouped convolution, ``channels_first``).
+Raw ``keras.ops`` calls in a functional model (``x + 3.0``, ``x * gate``, ``keras.ops.relu6``)
+are operations of the graph like layers; the element-wise ones have handlers.
 
 The behaviour of each layer type lives in one table, ``LAYER_HANDLERS`` (layer class ->
 ``LayerHandler``); ``register_handler`` adds a custom layer. A handler says how channels flow
@@ -21,7 +23,8 @@ through the layer (``propagate``) and how the layer is resized when channels are
 prediction of a plan and the surgery.
 
 This is the only module of the package that touches Keras internals (the functional graph's
-nodes, ``Function._nodes_by_depth`` and ``KerasTensor._keras_history``).
+nodes and their arguments, ``Function._nodes_by_depth``, ``KerasTensor._keras_history`` and the
+``keras.src.ops`` operation classes).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class NodeView:
         inputs: for each input tensor, the channel elements along its last axis.
         input_shapes: the input tensors' shapes (batch axis included).
         output_shapes: the output tensors' shapes.
+        constants: the call's arguments that are not tensors, e.g. the ``3.0`` of a
+            ``keras.ops`` call written ``x + 3.0`` in a functional model.
     """
 
     layer: Any
@@ -65,6 +70,7 @@ class NodeView:
     inputs: tuple[np.ndarray, ...]
     input_shapes: tuple[Shape, ...]
     output_shapes: tuple[Shape, ...]
+    constants: tuple[Any, ...] = ()
 
     @property
     def name(self) -> str:
@@ -266,10 +272,10 @@ class GraphBuilder:
             The elements of its outputs.
         """
         if warn:
-            logger.warning("Channel pruning cannot cut through layer '%s' (%s): %s. Its input "
-                           "and output channels are kept; register a handler with "
-                           "learners.pruning.register_handler() to prune through it.",
-                           node.name, node.kind, reason)
+            logger.warning("Channel pruning cannot cut through layer '%s' (%s): %s. The channel "
+                           "groups of its inputs and outputs are kept whole (not prunable); "
+                           "register a handler with learners.pruning.register_handler() to "
+                           "prune through it.", node.name, node.kind, reason)
         for elements in node.inputs:
             self.pin(elements, reason)
         outputs = []
@@ -508,6 +514,10 @@ class ConvHandler(LayerHandler):
         return {**config, "filters": int(masks.outputs[0].sum())}
 
     def weight_masks(self, layer, masks):
+        if getattr(layer, "groups", 1) != 1:
+            # A grouped kernel is [..., in_channels / groups, filters]; its channels are pinned
+            # (``propagate``), so its input axis is never cut.
+            return {"kernel": {-1: masks.outputs[0]}, "bias": {0: masks.outputs[0]}}
         return {"kernel": {-2: masks.inputs[0], -1: masks.outputs[0]},
                 "bias": {0: masks.outputs[0]}}
 
@@ -667,6 +677,33 @@ class ConcatenateHandler(MergeHandler):
         return [joined]
 
 
+def _per_channel_constant(value: Any) -> tuple[int, ...] | None:
+    """The shape of a constant argument that varies along the channel axis, else ``None``."""
+    if value is None or isinstance(value, (keras.KerasTensor, str, bytes)):
+        return None
+    try:
+        shape = np.shape(value)
+    except (TypeError, ValueError):  # not array-like (e.g. a dtype object): not per channel
+        return None
+    return tuple(shape) if shape and shape[-1] != 1 else None
+
+
+class ElementwiseOpHandler(MergeHandler):
+    """A raw ``keras.ops`` element-wise call in a functional model (``x + 3.0``,
+    ``x * (1 / 6)``, ``x + residual``, ``keras.ops.relu6(x)``): like the merge layers, its
+    tensor inputs are coupled (an input with one channel is broadcast); scalar constants are
+    kept as they are. A constant varying along the channels cannot be sliced: the call blocks.
+    """
+
+    def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
+        for value in node.constants:
+            shape = _per_channel_constant(value)
+            if shape is not None:
+                return graph.block(node, f"'{node.name}' ({node.kind}) uses a constant of shape "
+                                         f"{shape} along the channels, which is not sliced")
+        return super().propagate(node, graph)
+
+
 #: Layer class -> handler. Looked up by exact class: a subclass is unknown until registered.
 LAYER_HANDLERS: dict[type, LayerHandler] = {}
 _UNKNOWN = UnknownLayerHandler()
@@ -735,6 +772,29 @@ def _register_builtin_handlers() -> None:
     for cls in each("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
         register_handler(cls, merge)
     register_handler(layers.Concatenate, ConcatenateHandler())
+    _register_operation_handlers()
+
+
+def _register_operation_handlers() -> None:
+    """Handlers of the raw ``keras.ops`` operations a functional model may call directly."""
+    from keras.src.ops import nn as nn_ops
+    from keras.src.ops import numpy as numpy_ops
+
+    def each(module: Any, *names: str):
+        return [getattr(module, name) for name in names if hasattr(module, name)]
+
+    elementwise = ElementwiseOpHandler()
+    for cls in each(numpy_ops, "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum",
+                    "Minimum", "Power", "Negative", "Abs", "Absolute", "Square", "Sqrt", "Exp",
+                    "Log", "Tanh", "Clip", "Sign", "Reciprocal"):
+        register_handler(cls, elementwise)
+    for cls in each(nn_ops, "Relu", "Relu6", "Sigmoid", "HardSigmoid", "Silu", "HardSilu",
+                    "Gelu", "Elu", "Selu", "LeakyRelu", "Softplus", "Softsign", "Celu",
+                    "HardTanh", "SoftShrink", "TanhShrink", "HardShrink", "Squareplus",
+                    "LogSigmoid", "Threshold"):
+        register_handler(cls, elementwise)
+    for cls in each(nn_ops, "Softmax", "LogSoftmax", "Sparsemax"):
+        register_handler(cls, BlockingHandler("normalizes across channels"))
 
 
 _register_builtin_handlers()
@@ -920,6 +980,39 @@ def _shape(tensor: Any) -> Shape:
     return tuple(tensor.shape)
 
 
+def _constants(node: Any) -> tuple[Any, ...]:
+    """The arguments of a functional-graph node that are not tensors."""
+    arguments = node.arguments
+    return tuple(value for value in keras.tree.flatten((arguments.args, arguments.kwargs))
+                 if not isinstance(value, keras.KerasTensor))
+
+
+def fresh_inputs(model: keras.Model) -> Any:
+    """New input tensors for rebuilding a functional ``model``, in the structure of
+    ``model.input``: each comes from a copy of the original ``InputLayer`` (same name, shape,
+    dtype, sparseness), so the rebuilt model's layers keep the original names.
+
+    ``keras.models.clone_model`` would otherwise name each new input after its tensor, which
+    for an unnamed ``keras.Input`` (e.g. every ``keras.applications`` model) differs from the
+    input layer's name.
+
+    Returns:
+        The new tensors, or ``None`` for a Sequential model (its clone keeps the names).
+    """
+    if isinstance(model, keras.Sequential):
+        return None
+
+    def fresh(tensor: Any) -> Any:
+        layer = tensor._keras_history.operation
+        if not isinstance(layer, layers.InputLayer):
+            raise ValueError(f"Expected every input of model '{model.name}' to come from a "
+                             f"keras.Input. Received: tensor '{tensor.name}' produced by "
+                             f"{type(layer).__name__}.")
+        return layers.InputLayer.from_config(layer.get_config()).output
+
+    return keras.tree.map_structure(fresh, model.input)
+
+
 def build_graph(model: keras.Model) -> DependencyGraph:
     """Finds the channel groups of a functional (or built sequential) Keras 3 model.
 
@@ -958,7 +1051,8 @@ def build_graph(model: keras.Model) -> DependencyGraph:
             view = NodeView(node.operation, operation_index[id(node.operation)],
                             tuple(tensor_elements[key] for key in inputs),
                             tuple(tensor_shapes[key] for key in inputs),
-                            tuple(_shape(tensor) for tensor in node.outputs))
+                            tuple(_shape(tensor) for tensor in node.outputs),
+                            _constants(node))
             outputs = handler_for(node.operation).propagate(view, builder)
             if len(outputs) != len(node.outputs):
                 raise ValueError(f"The handler of '{view.name}' ({view.kind}) returned "

@@ -2,12 +2,18 @@
 
 The result is physically smaller: every layer keeps its name and configuration except its
 channel counts (``filters``, ``units``, a Reshape's last dimension), and its weights are the
-original ones sliced to the kept channels. Inputs and outputs keep their shapes. Uses only
-public Keras API (``keras.models.clone_model``, ``get_config``/``from_config``, weights).
+original ones sliced to the kept channels. Inputs and outputs keep their shapes (and input
+layers their names). Uses public Keras API (``keras.models.clone_model``,
+``get_config``/``from_config``, weights) and ``graph.fresh_inputs``.
+
+A layer without weights that cannot be re-created from its config (a ``Lambda``, a custom
+layer without a complete ``get_config``) is reused as it is when its channels do not change. One
+with weights is not: the pruned model, fine-tuned, would change the original's weights too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,9 +24,12 @@ from learners.pruning.graph import (
     DependencyGraph,
     LayerMasks,
     build_graph,
+    fresh_inputs,
     handler_for,
 )
 from learners.pruning.plan import PruningPlan
+
+logger = logging.getLogger(__name__)
 
 
 def slice_weights(layer: keras.layers.Layer,
@@ -40,17 +49,27 @@ def slice_weights(layer: keras.layers.Layer,
 
 
 def _clone_layer(layer: Any, masks: Mapping[str, LayerMasks]) -> Any:
-    """A fresh layer like ``layer``, its configuration resized to the kept channels."""
+    """A fresh layer like ``layer``, its configuration resized to the kept channels.
+
+    A layer without weights whose channels do not change and that cannot be re-created from
+    its config (``Lambda``, custom layers) is returned as it is.
+    """
     if not isinstance(layer, keras.layers.Layer):
         return layer  # a raw Keras operation has no state; reuse it
-    config = layer.get_config()
-    if layer.name in masks and masks[layer.name].changed:
-        config = handler_for(layer).resize_config(layer, config, masks[layer.name])
+    changed = layer.name in masks and masks[layer.name].changed
     try:
+        config = layer.get_config()
+        if changed:
+            config = handler_for(layer).resize_config(layer, config, masks[layer.name])
         return layer.__class__.from_config(config)
     except Exception as error:  # custom layers fail in many ways; name the layer
+        if not changed and not layer.weights:
+            logger.info("Reusing layer '%s' (%s) in the pruned model: it cannot be re-created "
+                        "from its config (%s) and its channels are not cut.", layer.name,
+                        type(layer).__name__, error)
+            return layer
         raise ValueError(f"Could not re-create layer '{layer.name}' ({type(layer).__name__}) "
-                         f"from its config: {error}") from error
+                         f"from its config to cut its channels: {error}") from error
 
 
 def _copy_weights(original: keras.layers.Layer, pruned: keras.layers.Layer,
@@ -88,9 +107,11 @@ def apply_plan(model: keras.Model, plan: PruningPlan,
     graph = graph if graph is not None else build_graph(model)
     plan.validate(graph)
     masks = graph.layer_masks(plan.kept)
-    pruned = keras.models.clone_model(model,
+    pruned = keras.models.clone_model(model, input_tensors=fresh_inputs(model),
                                       clone_function=lambda layer: _clone_layer(layer, masks))
     for original in model.layers:
-        _copy_weights(original, pruned.get_layer(original.name), masks.get(original.name))
+        copy = pruned.get_layer(original.name)
+        if copy is not original:  # a reused layer already holds its weights
+            _copy_weights(original, copy, masks.get(original.name))
     return pruned
 

@@ -255,19 +255,66 @@ def test_a_custom_per_channel_layer_is_sliced_by_its_handler(restore_handlers):
                                atol=1e-5)
 
 
-def test_raw_keras_operations_are_unknown_and_pinned(caplog):
+def test_raw_keras_operations_without_handler_are_unknown_and_pinned(caplog):
     inputs = keras.Input((8, 8, 3), name="images")
     x = layers.Conv2D(6, 3, padding="same", name="conv1")(inputs)
-    x = keras.ops.relu(x)
+    x = keras.ops.flip(x, axis=-1)  # reorders the channels: no handler
     x = layers.Conv2D(4, 3, name="conv2")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
     with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
         graph = build_graph(model)
-    assert any("Relu" in record.getMessage() for record in caplog.records)
+    assert any("Flip" in record.getMessage() for record in caplog.records)
     assert not graph.group("conv1").prunable
     pruned = apply_plan(model, random_plan(graph, 0.5), graph)
     assert pruned.get_layer("conv2").filters == 2
+
+
+def _hard_swish_residual_model():
+    """A MobileNetV3-style hard-swish and a residual, written with raw keras.ops arithmetic."""
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = layers.Conv2D(6, 3, padding="same", name="conv1")(inputs)
+    gate = layers.ReLU(6.0, name="gate_relu6")(x + 3.0) * (1.0 / 6.0)
+    x = layers.Multiply(name="hard_swish")([x, gate])
+    y = layers.Conv2D(6, 3, padding="same", name="conv2")(x)
+    y = keras.ops.relu6(y)
+    x = x + y  # a residual written as keras.ops.add
+    scale = layers.Dense(1, name="scale")(layers.GlobalAveragePooling2D(name="pool")(x))
+    x = x * layers.Reshape((1, 1, 1), name="scale_map")(scale)  # one channel, broadcast
+    x = layers.Conv2D(5, 1, name="conv3")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, layers.Dense(3, name="logits")(x))
+
+
+def test_keras_ops_arithmetic_is_cut_through_like_merge_layers(caplog):
+    keras.utils.set_random_seed(0)
+    model = _hard_swish_residual_model()
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    assert not caplog.records
+    conv1 = graph.group("conv1")
+    assert conv1.prunable and set(conv1.producers) == {"conv1", "conv2"}
+    assert set(conv1.consumers) == {"conv2", "scale", "conv3"}
+    plan = random_plan(graph, 0.5, seed=4)
+    pruned = apply_plan(model, plan, graph)
+    assert pruned.get_layer("conv2").filters == len(plan.kept["conv1"])
+    images = sample_images(model)
+    np.testing.assert_allclose(pruned(images), masked_copy(model, graph, plan)(images),
+                               atol=1e-5)
+
+
+def test_keras_ops_with_a_per_channel_constant_are_not_cut_through(caplog):
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    x = x * np.arange(1.0, 5.0, dtype="float32")
+    x = layers.Conv2D(4, 3, name="conv2")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "(Multiply)" in messages[0] and "(4,)" in messages[0]
+    assert not graph.group("conv1").prunable and graph.group("conv2").prunable
 
 
 def test_grouped_convolution_is_not_cut_through(caplog):
@@ -278,7 +325,7 @@ def test_grouped_convolution_is_not_cut_through(caplog):
     model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
     with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
         graph = build_graph(model)
-    assert any("'grouped'" in record.getMessage() for record in caplog.records)
+    assert any("'grouped' (Conv2D)" in record.getMessage() for record in caplog.records)
     assert "groups=2" in graph.group("conv1").reason
     assert not graph.group("grouped").prunable
 

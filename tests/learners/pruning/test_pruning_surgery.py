@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from export import convert_float, max_abs_logit_diff
-from learners.pruning import PruningPlan, apply_plan, build_graph, uniform_plan
+from learners.pruning import (
+    LAYER_HANDLERS,
+    PassThroughHandler,
+    PruningPlan,
+    apply_plan,
+    build_graph,
+    register_handler,
+    uniform_plan,
+)
 from tests.fixtures.pruning_models import (
     MODEL_BUILDERS,
     cached_model,
@@ -20,6 +28,14 @@ MODEL_NAMES = sorted(MODEL_BUILDERS)
 
 def _predict(model, images):
     return np.asarray(model(images, training=False))
+
+
+@pytest.fixture
+def restore_handlers():
+    saved = dict(LAYER_HANDLERS)
+    yield
+    LAYER_HANDLERS.clear()
+    LAYER_HANDLERS.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +171,126 @@ def test_the_original_model_is_left_untouched():
     for one, other in zip(before, model.get_weights()):
         np.testing.assert_array_equal(one, other)
     assert model.get_layer("sep1").filters == 8
+
+
+def _identity_and_half_plans(model):
+    """(graph, the keep-everything copy, a random ~50 % plan, its pruned copy)."""
+    graph = build_graph(model)
+    same = apply_plan(model, uniform_plan(graph, 1.0), graph)
+    plan = random_plan(graph, 0.5, seed=2)
+    return graph, same, plan, apply_plan(model, plan, graph)
+
+
+def _assert_pruned_correctly(model, graph, same, plan, pruned):
+    """Checks the copies, then zeroes the input rows of ``model``'s Conv2D and Dense layers
+    that read cut channels (in place: ``masked_copy`` cannot clone a Lambda) and checks that
+    the pruned model computes what it computes."""
+    images = sample_images(model)
+    np.testing.assert_allclose(_predict(same, images), _predict(model, images), atol=1e-5)
+    assert flops.layer_costs(same) == flops.layer_costs(model)
+    assert flops.layer_costs(pruned) == plan.predicted_costs(graph)
+    for name, masks in graph.layer_masks(plan.kept).items():
+        layer = model.get_layer(name)
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and \
+                not masks.inputs[0].all():
+            kernel = layer.kernel.numpy()
+            kernel[..., ~masks.inputs[0], :] = 0.0
+            layer.kernel.assign(kernel)
+    np.testing.assert_allclose(_predict(pruned, images), _predict(model, images), atol=1e-5)
+
+
+def test_unnamed_inputs_keep_their_layer_names():
+    keras.utils.set_random_seed(0)
+    images, extra = keras.Input((8, 8, 3)), keras.Input((8, 8, 2))  # auto-named input layers
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv1")(images)
+    x = keras.layers.Concatenate(name="concat")([x, extra])
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model([images, extra], keras.layers.Dense(3, name="logits")(x))
+    assert images.name != model.layers[0].name  # clone_model used to name it after the tensor
+    graph = build_graph(model)
+    plan = random_plan(graph, 0.5, seed=1)
+    pruned = apply_plan(model, plan, graph)
+    assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
+    rng = np.random.default_rng(0)
+    batch = [rng.normal(size=(2, 8, 8, 3)).astype("float32"),
+             rng.normal(size=(2, 8, 8, 2)).astype("float32")]
+    np.testing.assert_allclose(_predict(pruned, batch),
+                               _predict(masked_copy(model, graph, plan), batch), atol=1e-5)
+
+
+def test_grouped_convolution_is_kept_and_costed_right():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = keras.layers.Conv2D(8, 3, name="conv1")(inputs)
+    x = keras.layers.Conv2D(12, 3, groups=4, name="grouped")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Conv2D(6, 1, name="conv3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    graph, same, plan, pruned = _identity_and_half_plans(model)
+    assert uniform_plan(graph, 1.0).predicted_params(graph) == model.count_params()
+    assert set(plan.kept) == {"conv3"}  # the grouped convolution's channels stay
+    assert pruned.get_layer("grouped").kernel.shape == (3, 3, 2, 12)
+    _assert_pruned_correctly(model, graph, same, plan, pruned)
+
+
+class _Offset(keras.layers.Layer):
+    """A custom layer whose config does not record its constructor argument."""
+
+    def __init__(self, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = offset
+
+    def get_config(self):
+        return {"name": self.name}  # forgets `offset`: from_config fails
+
+    def call(self, inputs):
+        return inputs + self.offset
+
+
+def _model_with(custom):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv1")(inputs)
+    x = custom(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+
+
+@pytest.mark.parametrize("custom", [
+    lambda: keras.layers.Lambda(lambda x: x * 2.0, name="custom"),
+    lambda: _Offset(0.5, name="custom"),
+])
+def test_layers_that_cannot_be_recreated_are_reused_when_uncut(custom):
+    model = _model_with(custom())
+    graph, same, plan, pruned = _identity_and_half_plans(model)
+    assert set(plan.kept) == {"conv2"}  # the custom layer pins conv1's channels
+    assert pruned.get_layer("custom") is model.get_layer("custom")
+    _assert_pruned_correctly(model, graph, same, plan, pruned)
+
+
+class _Scale(_Offset):
+    """``_Offset`` with a weight: reusing it would share the weight with the original."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, inputs):
+        return inputs * self.scale + self.offset
+
+
+def test_a_layer_with_weights_that_cannot_be_recreated_is_named_not_shared():
+    model = _model_with(_Scale(0.5, name="custom"))
+    graph = build_graph(model)
+    with pytest.raises(ValueError, match=r"re-create layer 'custom' \(_Scale\)"):
+        apply_plan(model, uniform_plan(graph, 0.5), graph)
+
+
+def test_a_layer_that_cannot_be_recreated_and_is_cut_is_named(restore_handlers):
+    register_handler(_Offset, PassThroughHandler())
+    model = _model_with(_Offset(0.5, name="custom"))
+    graph = build_graph(model)
+    with pytest.raises(ValueError, match=r"re-create layer 'custom' \(_Offset\)"):
+        apply_plan(model, uniform_plan(graph, 0.5), graph)
