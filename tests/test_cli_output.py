@@ -6,8 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from learners.registry import load_builtin_learners
-from tests.learners.cli import ROOT, TINY_FLAGS, launcher_command
+from options import learner_specs
+from tests.learners.cli import ROOT, TINY_FLAGS, launcher_command, run_learner, train_tiny_lenet
 
 PROJECT_FILES = {path.name for path in pathlib.Path(ROOT).rglob("*.py")
                  if not any(part.startswith(".") for part in path.relative_to(ROOT).parts)}
@@ -76,3 +79,26 @@ def test_the_counter_sees_tensorflow_lines():
               "I1207 18:39:17.212510 140683247733632 signature_serialization.py:156] Function\n"
               "I1207 18:39:18.983089 140683247733632 base.py:117] export: wrote model.tflite\n")
     assert len(tensorflow_lines(sample)) == 2
+
+
+# Each learner's own work kept to a few steps (the defaults are sized for real models).
+_FEW_STEPS = {
+    "channel": ("--cp_prune_option=uniform",), "chn-pruned-gpu": ("--cp_prune_option=uniform",),
+    "dis-chn-pruned": ("--dcp_nb_iters_block=2", "--dcp_nb_iters_layer=1"),
+    "weight-sparse": ("--ws_prune_ratio_prtl=uniform", "--ws_mask_update_step=2"),
+}
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    return train_tiny_lenet(tmp_path_factory.mktemp("pretrained"))
+
+
+@pytest.mark.parametrize("learner", [spec.name for spec in learner_specs()
+                                     if spec.name != "full-prec"])
+def test_every_learner_runs_without_tensorflow_lines(tmp_path, pretrained, learner):
+    finished = run_learner(tmp_path, pretrained, learner, "--nb_iters_train=5",
+                           *_FEW_STEPS.get(learner, ()))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"Summary: {learner}" in finished.stdout
+    assert tensorflow_lines(finished.stdout + finished.stderr) == []

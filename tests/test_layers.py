@@ -39,12 +39,12 @@ def _rank(module: str, path: pathlib.Path | None = None) -> int:
     return RANKS[module.split(".")[0]]
 
 
-def _imports(path: pathlib.Path, module_level_only: bool = False) -> set[str]:
-    """Project modules ``path`` imports (``from a import b`` counts ``a.b`` when it is one)."""
+def _imports(path: pathlib.Path) -> set[str]:
+    """Project modules ``path`` imports, function-level imports included (``from a import b``
+    counts ``a.b`` when it is one)."""
     tree = ast.parse(path.read_text(), str(path))
-    nodes = tree.body if module_level_only else ast.walk(tree)
     names = set()
-    for node in nodes:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -73,8 +73,8 @@ def test_learners_import_nothing_from_tools():
     assert not offenders
 
 
-def test_no_module_level_import_cycles():
-    graph = {module: _imports(path, module_level_only=True) for module, path in MODULES.items()}
+def test_no_import_cycles():
+    graph = {module: _imports(path) for module, path in MODULES.items()}
     state: dict[str, str] = {}
 
     def visit(module, trail):
