@@ -8,7 +8,6 @@ import pytest
 from keras import layers
 
 from learners.pruning import (
-    LAYER_HANDLERS,
     PassThroughHandler,
     PerChannelHandler,
     apply_plan,
@@ -202,14 +201,6 @@ def _custom_layer_model(custom):
     x = layers.Conv2D(4, 3, name="conv2")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inputs, layers.Dense(3, name="logits")(x))
-
-
-@pytest.fixture
-def restore_handlers():
-    saved = dict(LAYER_HANDLERS)
-    yield
-    LAYER_HANDLERS.clear()
-    LAYER_HANDLERS.update(saved)
 
 
 def test_unknown_layer_pins_its_groups_with_a_warning_naming_it(caplog):

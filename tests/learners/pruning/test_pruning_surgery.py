@@ -6,7 +6,6 @@ import pytest
 
 from export import convert_float, max_abs_logit_diff
 from learners.pruning import (
-    LAYER_HANDLERS,
     PassThroughHandler,
     PruningPlan,
     apply_plan,
@@ -28,14 +27,6 @@ MODEL_NAMES = sorted(MODEL_BUILDERS)
 
 def _predict(model, images):
     return np.asarray(model(images, training=False))
-
-
-@pytest.fixture
-def restore_handlers():
-    saved = dict(LAYER_HANDLERS)
-    yield
-    LAYER_HANDLERS.clear()
-    LAYER_HANDLERS.update(saved)
 
 
 @pytest.fixture(scope="module")
