@@ -9,6 +9,11 @@
 * ``export.json``: file sizes, the parity number, the int8 audit, and the top-1 accuracy of the
   Keras model and of both TFLite files on the evaluation split.
 
+The files of one export appear together or not at all: they are written to a staging directory
+in the output directory (``.export-tmp-<pid>/``) and moved into place (``export.json`` last, the
+record that the export is complete) only once all are written and checked; a failed or killed
+export leaves the earlier export's files as they were.
+
 Learners call it at the end of training; ``tools/conversion/export_tflite.py`` is its command
 line for a saved ``.keras`` file.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 FLOAT_FILE = "model.tflite"
 INT8_FILE = "model_int8.tflite"
 REPORT_FILE = "export.json"
+STAGING_PREFIX = ".export-tmp-"
+"""Prefix of the staging directory (``<prefix><pid>``) an export writes its files to."""
 KERAS_EXTENSIONS = (".keras", ".h5")
 
 
@@ -101,12 +109,12 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
         log: receives one line per step.
 
     Returns:
-        The report, also written to ``out_dir/export.json``.
+        The report, also written to ``out_dir/export.json``; its paths are the final ones.
 
     Raises:
         ValueError: on a bad argument, or a model whose input does not fit the dataset.
         ExportError: if the float32 TFLite model does not match the Keras model within
-            ``parity_tolerance`` (``model.tflite`` is kept for inspection).
+            ``parity_tolerance``. Like any failure, it leaves ``out_dir``'s files as they were.
     """
     if nb_calibration < 1 or nb_parity_images < 1:
         raise ValueError("Expected `nb_calibration` >= 1 and `nb_parity_images` >= 1. Received: "
@@ -119,12 +127,38 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
                          f"'{dataset.name}' gives images of shape {tuple(dataset.input_shape)}.")
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    remove_stale_staging(out_dir)
+    staging = os.path.join(out_dir, f"{STAGING_PREFIX}{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        report, contents = _export_to(staging, out_dir, model, dataset, nb_calibration,
+                                      parity_tolerance, nb_parity_images, log)
+        for name, content in contents.items():  # every file written and whole, or none moved
+            staged = os.path.join(staging, name)
+            if os.path.getsize(staged) != len(content):
+                raise OSError(f"Expected {len(content):,} bytes in '{staged}'. Received: "
+                              f"{os.path.getsize(staged):,} bytes")
+        for name in contents:  # export.json last: the record that the export is complete
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+        _fsync_dir(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"[6/6] Wrote {', '.join(os.path.join(out_dir, name) for name in contents)}")
+    return report
+
+
+def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
+               nb_calibration: int, parity_tolerance: float, nb_parity_images: int,
+               log: Callable[[str], None]) -> tuple[ExportReport, dict[str, bytes]]:
+    """Writes the export's files to ``staging``; returns the report (with the final paths in
+    ``out_dir``) and the content of each file, in the order they are to be moved."""
     float_path, int8_path = os.path.join(out_dir, FLOAT_FILE), os.path.join(out_dir, INT8_FILE)
 
     log(f"[1/6] Converting '{model.name}' to float32 TFLite ...")
     float_model = convert_float(model)
-    _write(float_path, float_model)
-    log(f"      wrote {float_path} ({len(float_model):,} bytes)")
+    _write(os.path.join(staging, FLOAT_FILE), float_model)
+    log(f"      converted ({len(float_model):,} bytes)")
 
     log(f"[2/6] Checking float32 parity on {nb_parity_images} evaluation images ...")
     parity_images = first_images(dataset.eval_dataset(), nb_parity_images)
@@ -132,14 +166,15 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
     log(f"      max |logit diff| = {difference:.3g} (tolerance {parity_tolerance:g})")
     if not difference <= parity_tolerance:  # also catches NaN
         raise ExportError(
-            f"{float_path} does not match the Keras model: max |logit diff| = {difference:.6g} "
-            f"over {len(parity_images)} evaluation images, expected <= {parity_tolerance:g}.")
+            f"The float32 TFLite model for {float_path} does not match the Keras model: max "
+            f"|logit diff| = {difference:.6g} over {len(parity_images)} evaluation images, "
+            f"expected <= {parity_tolerance:g}; the files in '{out_dir}' were left as they were.")
 
     log(f"[3/6] Converting to int8 TFLite, calibrated on {nb_calibration} training images ...")
     calibration = dataset.calibration_images(nb_calibration)
     int8_model = convert_int8(model, calibration)
-    _write(int8_path, int8_model)
-    log(f"      wrote {int8_path} ({len(int8_model):,} bytes)")
+    _write(os.path.join(staging, INT8_FILE), int8_model)
+    log(f"      converted ({len(int8_model):,} bytes)")
 
     log("[4/6] Auditing the int8 model for float fallback ...")
     audit = audit_int8(int8_model)
@@ -159,16 +194,52 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
         keras_accuracy=accuracies["keras"], float_accuracy=accuracies["float32 TFLite"],
         int8_accuracy=accuracies["int8 TFLite"], int8_audit=audit,
         interpreter=interpreter_backend())
-    report_path = os.path.join(out_dir, REPORT_FILE)
-    with open(report_path, "w") as file:
-        json.dump(report.to_dict(), file, indent=2)
-    log(f"[6/6] Wrote {report_path}")
-    return report
+    report_text = json.dumps(report.to_dict(), indent=2).encode()
+    _write(os.path.join(staging, REPORT_FILE), report_text)
+    return report, {FLOAT_FILE: float_model, INT8_FILE: int8_model, REPORT_FILE: report_text}
+
+
+def remove_stale_staging(out_dir: str) -> None:
+    """Removes the staging directories that killed exports left in ``out_dir`` (those of a live
+    process other than this one are left alone)."""
+    for name in os.listdir(out_dir):
+        path = os.path.join(out_dir, name)
+        if not (name.startswith(STAGING_PREFIX) and os.path.isdir(path)):
+            continue
+        pid = name[len(STAGING_PREFIX):]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _write(path: str, content: bytes) -> None:
     with open(path, "wb") as file:
         file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def first_images(batches: Any, nb_images: int) -> np.ndarray:

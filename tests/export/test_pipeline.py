@@ -1,6 +1,8 @@
 """Tests of export.pipeline: export_model writes, checks and reports the float and int8 files."""
 
+import hashlib
 import json
+import subprocess
 
 import keras
 import pytest
@@ -40,6 +42,40 @@ def test_export_fails_loudly_on_a_parity_mismatch(lenet, digits, tmp_path, monke
     with pytest.raises(pipeline.ExportError, match=r"max \|logit diff\| = 0.25"):
         pipeline.export_model(lenet, digits, tmp_path, log=lambda line: None)
     assert not (tmp_path / "model_int8.tflite").exists()
+
+
+def _hashes(directory):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in directory.iterdir() if path.is_file()}
+
+
+def test_a_failed_export_leaves_the_earlier_export_as_it_was(lenet, digits, tmp_path,
+                                                             monkeypatch):
+    out = tmp_path / "out"
+    report = pipeline.export_model(lenet, digits, out, nb_calibration=16, nb_parity_images=16,
+                                   log=lambda line: None)
+    assert report.float_path == str(out / "model.tflite") and report.out_dir == str(out)
+    assert sorted(path.name for path in out.iterdir()) == [
+        "export.json", "model.tflite", "model_int8.tflite"]  # no staging directory left
+    before = _hashes(out)
+    monkeypatch.setattr(pipeline, "max_abs_logit_diff", lambda *args: 1e30)
+    with pytest.raises(pipeline.ExportError, match="left as they were"):
+        pipeline.export_model(keras.models.clone_model(lenet), digits, out, nb_calibration=16,
+                              nb_parity_images=16, log=lambda line: None)
+    assert sorted(path.name for path in out.iterdir()) == sorted(before)
+    assert _hashes(out) == before
+
+
+def test_a_stale_staging_directory_is_removed_by_the_next_export(lenet, digits, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # the pid of a killed export
+    stale = tmp_path / f"{pipeline.STAGING_PREFIX}{dead.pid}"
+    stale.mkdir()
+    (stale / "model.tflite").write_bytes(b"half a model")
+    pipeline.export_model(lenet, digits, tmp_path, nb_calibration=16, nb_parity_images=16,
+                          log=lambda line: None)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "export.json", "model.tflite", "model_int8.tflite"]
 
 
 def test_export_rejects_a_model_that_does_not_fit_the_dataset(digits, tmp_path):

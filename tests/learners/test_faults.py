@@ -106,6 +106,39 @@ def test_a_truncated_pretrained_model_is_named_as_damaged(tmp_path, pretrained):
     assert _hashes(tmp_path / "models") == before
 
 
+def test_a_rerun_with_other_settings_stops_and_one_with_other_log_steps_resumes(tmp_path,
+                                                                            pretrained):
+    shutil.copytree(pretrained.parent, tmp_path, dirs_exist_ok=True)  # a finished full-prec run
+    out = tmp_path / "models_full-prec"
+    recorded = json.loads((out / "run_config.json").read_text())["train"]["lrn_rate_init"]
+    flags = (*TINY_FLAGS, "--nb_epochs_rat=0.1", "--enbl_export=false")  # train_tiny_lenet's
+    before = {directory: _hashes(directory) for directory in (out, tmp_path / "models")}
+    changed = run_cli("lenet_at_digits", *flags, "--lrn_rate_init=0.0123", cwd=str(tmp_path))
+    assert changed.returncode == 2, changed.stderr[-3000:]
+    error = _error_line(changed)
+    assert f"lrn_rate_init: {json.dumps(recorded)} -> 0.0123" in error
+    assert "--save_dir" in error and "delete" in error
+    assert {directory: _hashes(directory) for directory in before} == before
+    again = run_cli("lenet_at_digits", *flags, "--summ_step=3", cwd=str(tmp_path))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already finished" in again.stderr
+
+
+def test_a_save_dir_without_a_record_is_accepted_and_gets_one(tmp_path):
+    from learners.config import RunConfig, TrainConfig
+    from learners.runner import RUN_CONFIG_FILE, check_run_config, write_run_config
+
+    config = RunConfig(save_dir=str(tmp_path))
+    check_run_config(config)  # an older run's directory: no record
+    write_run_config(config)
+    record = (tmp_path / RUN_CONFIG_FILE).read_bytes()
+    check_run_config(RunConfig(save_dir=str(tmp_path), log_dir="elsewhere", exec_mode="eval",
+                               train=TrainConfig(summ_step=7, save_step=9)))
+    with pytest.raises(ValueError, match=r"train\.seed: 0 -> 5"):
+        check_run_config(RunConfig(save_dir=str(tmp_path), train=TrainConfig(seed=5)))
+    assert (tmp_path / RUN_CONFIG_FILE).read_bytes() == record
+
+
 def test_eval_without_a_saved_model_names_the_learner_to_train_first(tmp_path, pretrained):
     shutil.copytree(pretrained, tmp_path / "models")
     result = run_cli("lenet_at_digits", *_FAST, "--learner=channel", "--exec_mode=eval",

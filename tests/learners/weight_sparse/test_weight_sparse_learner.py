@@ -165,7 +165,7 @@ def test_an_interrupted_heuristic_run_resumes_and_meets_the_plan_exactly(root, m
     assert metrics["train"]["resumed_from"] == 30 and metrics["train"]["steps"] == 60
     _check_exact_sparsity(root, "heurist", "resume", metrics)
 
-    with pytest.raises(ValueError, match="plan.*prune_ratio"):  # other settings, same directory
+    with pytest.raises(ValueError, match="prune_ratio: 0.75 -> 0.5"):  # other settings, same dir
         run(_config(root, "weight-sparse", "resume", settings=_settings("heurist", 0.5),
                     export=_NO_EXPORT))
 
