@@ -124,21 +124,6 @@ def test_a_rerun_with_other_settings_stops_and_one_with_other_log_steps_resumes(
     assert "already finished" in again.stderr
 
 
-def test_a_save_dir_without_a_record_is_accepted_and_gets_one(tmp_path):
-    from learners.config import RunConfig, TrainConfig
-    from learners.runner import RUN_CONFIG_FILE, check_run_config, write_run_config
-
-    config = RunConfig(save_dir=str(tmp_path))
-    check_run_config(config)  # an older run's directory: no record
-    write_run_config(config)
-    record = (tmp_path / RUN_CONFIG_FILE).read_bytes()
-    check_run_config(RunConfig(save_dir=str(tmp_path), log_dir="elsewhere", exec_mode="eval",
-                               train=TrainConfig(summ_step=7, save_step=9)))
-    with pytest.raises(ValueError, match=r"train\.seed: 0 -> 5"):
-        check_run_config(RunConfig(save_dir=str(tmp_path), train=TrainConfig(seed=5)))
-    assert (tmp_path / RUN_CONFIG_FILE).read_bytes() == record
-
-
 def test_eval_without_a_saved_model_names_the_learner_to_train_first(tmp_path, pretrained):
     shutil.copytree(pretrained, tmp_path / "models")
     result = run_cli("lenet_at_digits", *_FAST, "--learner=channel", "--exec_mode=eval",
