@@ -33,6 +33,7 @@ from export.accuracy import evaluate_accuracy, max_abs_logit_diff
 from export.audit import AuditReport, audit_int8
 from export.converter import convert_float, convert_int8
 from export.interpreter import interpreter_backend
+from utils.locks import process_alive
 
 if TYPE_CHECKING:
     import keras
@@ -207,19 +208,9 @@ def remove_stale_staging(out_dir: str) -> None:
         if not (name.startswith(STAGING_PREFIX) and os.path.isdir(path)):
             continue
         pid = name[len(STAGING_PREFIX):]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
 
 
 def _write(path: str, content: bytes) -> None:

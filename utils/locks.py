@@ -20,7 +20,8 @@ class LockedError(FileExistsError):
     """Another live run holds the lock."""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this host (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +80,7 @@ class RunLock:
                 if owner is None:
                     continue
                 same_host = owner.get("host") in (None, record["host"])
-                if owner and (not same_host or _alive(owner["pid"])):
+                if owner and (not same_host or process_alive(owner["pid"])):
                     raise LockedError(
                         f"Expected no other run on {self.what}. Received: it is in use by the run "
                         f"with process id {owner['pid']} on {owner.get('host', '?')}, started "
