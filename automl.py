@@ -59,10 +59,10 @@ class AutoMLConfig:
 def trial_config(config: RunConfig, trial_dir: str, epochs_rat: float) -> RunConfig:
     """``config`` as one search trial: shortened schedule, own directories, nothing exported."""
     train = config.train
-    if train.nb_iters_train is not None:
-        train = dataclasses.replace(train, nb_iters_train=max(1, round(train.nb_iters_train * epochs_rat)))
+    if train.train_steps is not None:
+        train = dataclasses.replace(train, train_steps=max(1, round(train.train_steps * epochs_rat)))
     else:
-        train = dataclasses.replace(train, nb_epochs_rat=train.nb_epochs_rat * epochs_rat)
+        train = dataclasses.replace(train, epochs_ratio=train.epochs_ratio * epochs_rat)
     return dataclasses.replace(
         config, save_dir=trial_dir, log_dir=os.path.join(trial_dir, "logs"), search_trial=True,
         train=train, export=dataclasses.replace(config.export, enabled=False))
@@ -161,7 +161,7 @@ def run_automl_from_flags(flag_values, make_config: ConfigFactory,
         from rl_agents.ddpg import DdpgConfig
 
         options = {"config": DdpgConfig.from_flag_values(flag_values.flag_values_dict()),
-                   "nb_rlouts": flag_values.hpo_nb_trials}
+                   "rollouts": flag_values.hpo_nb_trials}
     automl = AutoMLConfig(backend=flag_values.hpo_backend, nb_trials=flag_values.hpo_nb_trials,
                           trial_epochs_rat=flag_values.hpo_trial_epochs_rat,
                           optimizer_options=options)

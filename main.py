@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from learners.registry import LEARNERS
 from options import SECTIONS, help_text, learner_specs
 from utils.dataclass_flags import define_flags as define_settings_flags
-from utils.dataclass_flags import flag_defaults, flag_help
+from utils.dataclass_flags import flag_defaults, flag_help, flag_names
 from utils.errors import is_user_error, report_error
 
 FLAGS = flags.FLAGS
@@ -72,23 +72,22 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
         batch_size=defaults.batch_size if v["batch_size"] is None else v["batch_size"],
         batch_size_eval=(defaults.batch_size_eval if v["batch_size_eval"] is None
                          else v["batch_size_eval"]),
-        nb_smpls_val=v["nb_smpls_val"], image_size=v["image_size"], seed=v["seed"],
+        validation_size=v["nb_smpls_val"], image_size=v["image_size"], seed=v["seed"],
         shuffle_buffer=v["buffer_size"])
-    train_names = ("nb_epochs", "nb_epochs_rat", "lrn_rate_init", "batch_size_norm", "momentum",
-                   "loss_w_dcy", "lrn_rate_schedule", "lrn_rate_dcy_epochs", "lrn_rate_dcy_rate",
-                   "warmup_epochs", "summ_step", "save_step", "nb_iters_train", "seed")
+    train_flags = flag_names(TrainConfig)  # {field: PocketFlow's flag name}
+    lists = ("decay_boundaries", "decay_rates")
     train = TrainConfig.from_defaults(
-        defaults, **{name: v[name] for name in train_names},
-        lrn_rate_dcy_bnds=_numbers("lrn_rate_dcy_bnds", v["lrn_rate_dcy_bnds"], float),
-        lrn_rate_dcy_rates=_numbers("lrn_rate_dcy_rates", v["lrn_rate_dcy_rates"], float))
+        defaults, **{name: v[flag] for name, flag in train_flags.items()
+                     if flag in v and name not in lists},
+        **{name: _numbers(train_flags[name], v[train_flags[name]], float) for name in lists})
     return RunConfig(
         learner=v["learner"], exec_mode=v["exec_mode"], net=net, model_dir=v["model_dir"],
         save_dir=v["save_dir"], log_dir=v["log_dir"] or "./logs",
-        enbl_multi_gpu=v["enbl_multi_gpu"], debug=v["debug"], data=data, net_config=net_config,
+        multi_gpu=v["enbl_multi_gpu"], debug=v["debug"], data=data, net_config=net_config,
         train=train, settings=spec.settings_from_flags(v),
-        distillation=DistillationConfig(enabled=v["enbl_dst"], loss_w_dst=v["loss_w_dst"],
-                                        tempr_dst=v["tempr_dst"]),
-        export=ExportConfig(enabled=v["enbl_export"], nb_calibration=v["nb_calibration"],
+        distillation=DistillationConfig(enabled=v["enbl_dst"], loss_weight=v["loss_w_dst"],
+                                        temperature=v["tempr_dst"]),
+        export=ExportConfig(enabled=v["enbl_export"], calibration_size=v["nb_calibration"],
                             benchmark=v["enbl_benchmark"], benchmark_repeats=v["nb_repts"],
                             benchmark_threads=_numbers("benchmark_threads",
                                                        v["benchmark_threads"], int)))

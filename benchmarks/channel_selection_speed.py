@@ -56,14 +56,14 @@ class LayerTiming:
 
 
 def time_layer(nb_channels: int, nb_filters: int, stride: int, size: int, *, batch_size: int,
-               nb_points: int, nb_batches: int, preserve_ratio: float, solver: str,
+               nb_points: int, num_batches: int, preserve_ratio: float, solver: str,
                rng: np.random.Generator) -> LayerTiming:
     """Samples one layer's patches from synthetic feature maps, then selects and re-fits it."""
     mixing = (np.eye(nb_channels) + 0.3 * rng.standard_normal((nb_channels, nb_channels)))
     kernel = (rng.standard_normal((3, 3, nb_channels, nb_filters))
               * np.sqrt(2.0 / (9 * nb_channels))).astype(np.float32)
     batches, sampling_s = [], 0.0
-    for _ in range(nb_batches):
+    for _ in range(num_batches):
         feature_map = np.maximum(
             rng.standard_normal((batch_size, size, size, nb_channels), np.float32)
             @ mixing.astype(np.float32), 0.0)
@@ -90,7 +90,7 @@ def time_layer(nb_channels: int, nb_filters: int, stride: int, size: int, *, bat
                        reconstruction_s, time.process_time() - cpu_start)
 
 
-def benchmark(*, batch_size: int = 128, nb_points: int = 10, nb_batches: int = 30,
+def benchmark(*, batch_size: int = 128, nb_points: int = 10, num_batches: int = 30,
               preserve_ratio: float = 0.5, solver: str = "lars", seed: int = 0,
               layers: Sequence[tuple[int, int, int, int]] = RESNET20_CONVOLUTIONS,
               ) -> list[LayerTiming]:
@@ -101,7 +101,7 @@ def benchmark(*, batch_size: int = 128, nb_points: int = 10, nb_batches: int = 3
         raise ValueError(f"Expected 0 < `preserve_ratio` <= 1. Received: {preserve_ratio}")
     rng = np.random.default_rng(seed)
     return [time_layer(*layer, batch_size=batch_size, nb_points=nb_points,
-                       nb_batches=nb_batches, preserve_ratio=preserve_ratio, solver=solver,
+                       num_batches=num_batches, preserve_ratio=preserve_ratio, solver=solver,
                        rng=rng) for layer in layers]
 
 
@@ -125,10 +125,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the command-line flags (in ``flag_values``, so tests can use their own)."""
     flags.DEFINE_integer("batch_size", 128, "Images per sampled batch (ResNet-20's).",
                          lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_integer("nb_points_per_layer", 10,
+    flags.DEFINE_integer("points_per_layer", 10,
                          "Output positions sampled per image (cp_nb_points_per_layer).",
                          lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_integer("nb_batches", 30, "Sampled batches (cp_nb_batches; docs say 60).",
+    flags.DEFINE_integer("num_batches", 30, "Sampled batches (cp_nb_batches; docs say 60).",
                          lower_bound=1, flag_values=flag_values)
     flags.DEFINE_float("preserve_ratio", 0.5, "Fraction of input channels kept per layer.",
                        flag_values=flag_values)
@@ -146,16 +146,16 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     limits = threadpoolctl.threadpool_limits(flag_values.blas_threads or None)
     try:
         timings = benchmark(batch_size=flag_values.batch_size,
-                            nb_points=flag_values.nb_points_per_layer,
-                            nb_batches=flag_values.nb_batches,
+                            nb_points=flag_values.points_per_layer,
+                            num_batches=flag_values.num_batches,
                             preserve_ratio=flag_values.preserve_ratio,
                             solver=flag_values.solver, seed=flag_values.seed)
     except ValueError as error:
         sys.exit(f"channel_selection_speed: error: {error}")
     finally:
         limits.restore_original_limits()
-    print(f"solver {flag_values.solver}, {flag_values.nb_batches} batches x "
-          f"{flag_values.batch_size} images x {flag_values.nb_points_per_layer} points, "
+    print(f"solver {flag_values.solver}, {flag_values.num_batches} batches x "
+          f"{flag_values.batch_size} images x {flag_values.points_per_layer} points, "
           f"BLAS threads {flag_values.blas_threads or 'default'}")
     print(format_report(timings))
 

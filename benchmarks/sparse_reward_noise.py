@@ -37,8 +37,8 @@ from learners.weight_sparse.rollout import RolloutScorer
 from utils.io import read_json_lines
 
 MODES = ("same", "running")
-_SETTINGS = ("prune_ratio", "lrn_rate_rg", "nb_iters_rg", "lrn_rate_ft", "nb_iters_ft",
-             "nb_iters_feval")
+_SETTINGS = ("prune_ratio", "regression_learning_rate", "regression_steps", "finetune_learning_rate", "finetune_steps",
+             "reward_batches")
 
 
 def load_search(search_dir: str, trials: Sequence[int], sizes: Sequence[int]

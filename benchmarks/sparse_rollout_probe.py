@@ -39,10 +39,10 @@ from learners.weight_sparse.rollout import RolloutScorer
 class Variant:
     """One roll-out setting."""
 
-    lrn_rate_rg: float
-    nb_iters_rg: int
-    lrn_rate_ft: float
-    nb_iters_ft: int
+    regression_learning_rate: float
+    regression_steps: int
+    finetune_learning_rate: float
+    finetune_steps: int
 
     @classmethod
     def parse(cls, text: str) -> Variant:
@@ -53,12 +53,12 @@ class Variant:
         return cls(float(parts[0]), int(parts[1]), float(parts[2]), int(parts[3]))
 
     def __str__(self) -> str:
-        return (f"rg {self.nb_iters_rg} x {self.lrn_rate_rg:g}, "
-                f"ft {self.nb_iters_ft} x {self.lrn_rate_ft:g}")
+        return (f"rg {self.regression_steps} x {self.regression_learning_rate:g}, "
+                f"ft {self.finetune_steps} x {self.finetune_learning_rate:g}")
 
 
 def probe(model: keras.Model, data: DataConfig, ratios: Sequence[float],
-          variants: Sequence[Variant], nb_iters_feval: int, seed: int) -> list[dict]:
+          variants: Sequence[Variant], reward_batches: int, seed: int) -> list[dict]:
     """One row per (ratio, variant): accuracies before and after the roll-out, its seconds."""
     kernels = maskable_kernels(model, include_depthwise=False)
     sizes = [kernel.size for kernel in kernels]
@@ -70,9 +70,9 @@ def probe(model: keras.Model, data: DataConfig, ratios: Sequence[float],
         for variant in variants:
             keras.utils.set_random_seed(seed)
             settings = WeightSparseConfig(
-                prune_ratio=ratio, lrn_rate_rg=variant.lrn_rate_rg,
-                nb_iters_rg=variant.nb_iters_rg, lrn_rate_ft=variant.lrn_rate_ft,
-                nb_iters_ft=variant.nb_iters_ft, nb_iters_feval=nb_iters_feval)
+                prune_ratio=ratio, regression_learning_rate=variant.regression_learning_rate,
+                regression_steps=variant.regression_steps, finetune_learning_rate=variant.finetune_learning_rate,
+                finetune_steps=variant.finetune_steps, reward_batches=reward_batches)
             scorer = RolloutScorer(model, kernels, create_dataset(data), settings)
             start = time.perf_counter()
             metrics = scorer(counts)
@@ -95,7 +95,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_list("ratios", ["0.5", "0.75"], "overall sparsities", flag_values=flag_values)
     flags.DEFINE_list("variants", ["3e-2:20:3e-4:200", "1e-3:0:3e-4:200", "3e-2:20:3e-4:0"],
                       "lrn_rate_rg:nb_iters_rg:lrn_rate_ft:nb_iters_ft", flag_values=flag_values)
-    flags.DEFINE_integer("nb_iters_feval", 25, "validation batches scored",
+    flags.DEFINE_integer("reward_batches", 25, "validation batches scored",
                          flag_values=flag_values)
     flags.DEFINE_integer("batch_size", 128, "training batch size", flag_values=flag_values)
     flags.DEFINE_integer("seed", 0, "seed of the data order and of TensorFlow",
@@ -111,7 +111,7 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     model = keras.models.load_model(fv.model)
     data = DataConfig(dataset=fv.dataset, data_dir=fv.data_dir, batch_size=fv.batch_size,
                       seed=fv.seed)
-    probe(model, data, ratios, variants, fv.nb_iters_feval, fv.seed)
+    probe(model, data, ratios, variants, fv.reward_batches, fv.seed)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
+from utils.dataclass_flags import flag_field
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -41,7 +43,7 @@ class DataConfig:
         data_dir: directory holding the dataset files; ``None`` for embedded datasets.
         batch_size: training batch size per replica.
         batch_size_eval: evaluation batch size.
-        nb_smpls_val: size of the validation split carved from the training data; ``None`` takes
+        validation_size: size of the validation split carved from the training data; ``None`` takes
             the dataset's default.
         image_size: side of the square network input for datasets of variable-size images
             (image folders, ILSVRC-12); ``None`` takes the dataset's default.
@@ -54,7 +56,7 @@ class DataConfig:
     data_dir: str | None = None
     batch_size: int = 128
     batch_size_eval: int = 100
-    nb_smpls_val: int | None = None
+    validation_size: int | None = flag_field(None, "nb_smpls_val")
     image_size: int | None = None
     seed: int = 0
     shuffle_buffer: int = 10_000
@@ -65,8 +67,8 @@ class DataConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Expected `{name}` > 0. Received: {name}={value!r}")
-        if self.nb_smpls_val is not None and self.nb_smpls_val < 0:
-            raise ValueError(f"Expected `nb_smpls_val` >= 0. Received: nb_smpls_val={self.nb_smpls_val}")
+        if self.validation_size is not None and self.validation_size < 0:
+            raise ValueError(f"Expected `nb_smpls_val` >= 0. Received: nb_smpls_val={self.validation_size}")
         if self.image_size is not None and self.image_size <= 0:
             raise ValueError(f"Expected `image_size` > 0. Received: image_size={self.image_size}")
 
@@ -81,7 +83,7 @@ class Dataset(abc.ABC):
 
     name: ClassVar[str]
     nb_classes: ClassVar[int]
-    default_nb_smpls_val: ClassVar[int] = 5000
+    default_validation_size: ClassVar[int] = 5000
 
     def __init__(self, config: DataConfig):
         self.config = config
@@ -94,12 +96,12 @@ class Dataset(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def nb_smpls_train(self) -> int:
+    def train_size(self) -> int:
         """Number of training examples (validation split included)."""
 
     @property
     @abc.abstractmethod
-    def nb_smpls_eval(self) -> int:
+    def eval_size(self) -> int:
         """Number of evaluation examples."""
 
     @abc.abstractmethod
@@ -124,13 +126,13 @@ class Dataset(abc.ABC):
 
     # ----------------------------------------------------------------- derived
     @property
-    def nb_smpls_val(self) -> int:
+    def validation_size(self) -> int:
         """Size of the validation split of the training data."""
-        n = self.config.nb_smpls_val
-        n = self.default_nb_smpls_val if n is None else n
-        if n >= self.nb_smpls_train:
+        n = self.config.validation_size
+        n = self.default_validation_size if n is None else n
+        if n >= self.train_size:
             raise DataError(
-                f"Expected `nb_smpls_val` < {self.nb_smpls_train} (the training examples of "
+                f"Expected `nb_smpls_val` < {self.train_size} (the training examples of "
                 f"'{self.name}'). Received: nb_smpls_val={n}"
             )
         return n
@@ -169,14 +171,14 @@ class Dataset(abc.ABC):
         """Raw training examples, shuffled (and repeated); what ``train_dataset`` batches."""
         ds = self._train_examples()
         if exclude_val:
-            ds = ds.skip(self.nb_smpls_val)
+            ds = ds.skip(self.validation_size)
         ds = ds.shuffle(self.config.shuffle_buffer, seed=self.train_seed(shuffle_seed),
                         reshuffle_each_iteration=True)
         return ds.repeat() if repeat else ds
 
     def val_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:
-        """The validation split (the first ``nb_smpls_val`` training examples), one pass."""
-        ds = self._train_examples().take(self.nb_smpls_val)
+        """The validation split (the first ``validation_size`` training examples), one pass."""
+        ds = self._train_examples().take(self.validation_size)
         return self._single_pass(ds, batch_size)
 
     def eval_dataset(self, batch_size: int | None = None) -> tf.data.Dataset:

@@ -116,7 +116,7 @@ class Cifar10Dataset(CifarPreprocessingMixin, Dataset):
 
     name = "cifar10"
     nb_classes = NB_CLASSES
-    default_nb_smpls_val = 5000
+    default_validation_size = 5000
 
     def __init__(self, config: DataConfig):
         super().__init__(config)
@@ -135,11 +135,11 @@ class Cifar10Dataset(CifarPreprocessingMixin, Dataset):
         self._nb_smpls_eval = _file_records(self.eval_path)
 
     @property
-    def nb_smpls_train(self) -> int:
+    def train_size(self) -> int:
         return self._nb_smpls_train
 
     @property
-    def nb_smpls_eval(self) -> int:
+    def eval_size(self) -> int:
         return self._nb_smpls_eval
 
     @functools.cached_property

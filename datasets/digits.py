@@ -37,18 +37,18 @@ class DigitsDataset(Dataset):
 
     name = "digits"
     nb_classes = 10
-    default_nb_smpls_val = 200
+    default_validation_size = 200
 
     @property
     def input_shape(self):
         return (8, 8, 1)
 
     @property
-    def nb_smpls_train(self):
+    def train_size(self):
         return len(_load_split()[0])
 
     @property
-    def nb_smpls_eval(self):
+    def eval_size(self):
         return len(_load_split()[2])
 
     def _train_examples(self):

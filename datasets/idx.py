@@ -109,7 +109,7 @@ class _IdxDataset(PadCropFlipMixin, Dataset):
     """28x28x1 grey images and labels 0..9 from four IDX files; see the module docstring."""
 
     nb_classes = NB_CLASSES
-    default_nb_smpls_val = 5000
+    default_validation_size = 5000
     augment_padding = 4
 
     def __init__(self, config: DataConfig):
@@ -142,11 +142,11 @@ class _IdxDataset(PadCropFlipMixin, Dataset):
         return (IMAGE_SIZE, IMAGE_SIZE, 1)
 
     @property
-    def nb_smpls_train(self) -> int:
+    def train_size(self) -> int:
         return self._counts["train"]
 
     @property
-    def nb_smpls_eval(self) -> int:
+    def eval_size(self) -> int:
         return self._counts["eval"]
 
     def _load(self, split: str) -> tuple[np.ndarray, np.ndarray]:

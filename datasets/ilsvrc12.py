@@ -136,7 +136,7 @@ class Ilsvrc12Dataset(Dataset):
 
     name = "ilsvrc12"
     nb_classes = 1001
-    default_nb_smpls_val = 10_000
+    default_validation_size = 10_000
     default_image_size = 224
     _parallel_reads = 8
 
@@ -177,13 +177,13 @@ class Ilsvrc12Dataset(Dataset):
         return (self.image_size, self.image_size, 3)
 
     @functools.cached_property
-    def nb_smpls_train(self) -> int:
+    def train_size(self) -> int:
         if _is_official(self.train_paths, "train"):
             return OFFICIAL_COUNTS["train"]
         return sum(map(count_tfrecords, self.train_paths))
 
     @functools.cached_property
-    def nb_smpls_eval(self) -> int:
+    def eval_size(self) -> int:
         if _is_official(self.eval_paths, "validation"):
             return OFFICIAL_COUNTS["validation"]
         return sum(map(count_tfrecords, self.eval_paths))

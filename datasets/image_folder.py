@@ -9,7 +9,7 @@ file whose first bytes are not a JPEG/PNG/BMP signature, is a ``DataError`` nami
 raised in ``__init__`` (reading a few bytes per file takes about a second for 50,000 files).
 
 Training examples are the training files in a fixed, seeded permutation (the validation split,
-the first ``nb_smpls_val`` of them, so mixes all classes); evaluation examples are in sorted
+the first ``validation_size`` of them, so mixes all classes); evaluation examples are in sorted
 order. Files are read and decoded in the pipeline, so the shuffle buffer holds file names only.
 """
 
@@ -177,11 +177,11 @@ class _ImageFolderBase(Dataset):
         raise NotImplementedError
 
     @property
-    def nb_smpls_train(self) -> int:
+    def train_size(self) -> int:
         return len(self._train_files[0])
 
     @property
-    def nb_smpls_eval(self) -> int:
+    def eval_size(self) -> int:
         return len(self._eval_files[0])
 
     def _train_examples(self):
@@ -211,9 +211,9 @@ class ImageFolderDataset(PadCropFlipMixin, _ImageFolderBase):
         return len(self.class_names)
 
     @property
-    def default_nb_smpls_val(self) -> int:
+    def default_validation_size(self) -> int:
         """A tenth of the training images, at most 5,000."""
-        return min(5000, self.nb_smpls_train // 10)
+        return min(5000, self.train_size // 10)
 
     @property
     def image_size(self) -> int:
@@ -240,7 +240,7 @@ class Cifar10FolderDataset(CifarPreprocessingMixin, _ImageFolderBase):
 
     name = "cifar10_folder"
     nb_classes = CIFAR_NB_CLASSES
-    default_nb_smpls_val = 5000
+    default_validation_size = 5000
     image_size = CIFAR_IMAGE_SIZE
 
     def __init__(self, config: DataConfig):

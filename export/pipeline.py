@@ -65,7 +65,7 @@ class ExportReport:
         max_abs_logit_diff: largest |Keras logit - float TFLite logit| on the parity images.
         parity_tolerance: the bound ``max_abs_logit_diff`` had to stay under.
         nb_parity_images: evaluation images the parity was checked on.
-        nb_calibration: training images the int8 ranges were calibrated on.
+        calibration_size: training images the int8 ranges were calibrated on.
         keras_accuracy: top-1 of the Keras model on the evaluation split.
         float_accuracy: top-1 of the float32 TFLite model.
         int8_accuracy: top-1 of the int8 TFLite model.
@@ -81,7 +81,7 @@ class ExportReport:
     max_abs_logit_diff: float
     parity_tolerance: float
     nb_parity_images: int
-    nb_calibration: int
+    calibration_size: int
     keras_accuracy: float
     float_accuracy: float
     int8_accuracy: float
@@ -95,7 +95,7 @@ class ExportReport:
 
 
 def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLike, *,
-                 nb_calibration: int = 500, parity_tolerance: float = 1e-4,
+                 calibration_size: int = 500, parity_tolerance: float = 1e-4,
                  nb_parity_images: int = 256, log: Callable[[str], None] = print) -> ExportReport:
     """Writes ``model.tflite``, ``model_int8.tflite`` and ``export.json`` to ``out_dir``.
 
@@ -104,7 +104,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
         dataset: a ``datasets.Dataset``: its evaluation split checks and scores the models, its
             training images calibrate the int8 ranges.
         out_dir: output directory (created if missing).
-        nb_calibration: training images used for int8 calibration.
+        calibration_size: training images used for int8 calibration.
         parity_tolerance: largest allowed |Keras logit - float TFLite logit|.
         nb_parity_images: evaluation images the parity is checked on.
         log: receives one line per step.
@@ -117,9 +117,9 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
         ExportError: if the float32 TFLite model does not match the Keras model within
             ``parity_tolerance``. Like any failure, it leaves ``out_dir``'s files as they were.
     """
-    if nb_calibration < 1 or nb_parity_images < 1:
+    if calibration_size < 1 or nb_parity_images < 1:
         raise ValueError("Expected `nb_calibration` >= 1 and `nb_parity_images` >= 1. Received: "
-                         f"nb_calibration={nb_calibration}, nb_parity_images={nb_parity_images}")
+                         f"nb_calibration={calibration_size}, nb_parity_images={nb_parity_images}")
     if parity_tolerance < 0:
         raise ValueError(f"Expected `parity_tolerance` >= 0. Received: {parity_tolerance}")
     model_shape = tuple(model.input_shape[1:])
@@ -133,7 +133,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     try:
-        report, contents = _export_to(staging, out_dir, model, dataset, nb_calibration,
+        report, contents = _export_to(staging, out_dir, model, dataset, calibration_size,
                                       parity_tolerance, nb_parity_images, log)
         for name, content in contents.items():  # every file written and whole, or none moved
             staged = os.path.join(staging, name)
@@ -150,7 +150,7 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
 
 
 def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
-               nb_calibration: int, parity_tolerance: float, nb_parity_images: int,
+               calibration_size: int, parity_tolerance: float, nb_parity_images: int,
                log: Callable[[str], None]) -> tuple[ExportReport, dict[str, bytes]]:
     """Writes the export's files to ``staging``; returns the report (with the final paths in
     ``out_dir``) and the content of each file, in the order they are to be moved."""
@@ -171,8 +171,8 @@ def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
             f"|logit diff| = {difference:.6g} over {len(parity_images)} evaluation images, "
             f"expected <= {parity_tolerance:g}; the files in '{out_dir}' were left as they were.")
 
-    log(f"[3/6] Converting to int8 TFLite, calibrated on {nb_calibration} training images ...")
-    calibration = dataset.calibration_images(nb_calibration)
+    log(f"[3/6] Converting to int8 TFLite, calibrated on {calibration_size} training images ...")
+    calibration = dataset.calibration_images(calibration_size)
     int8_model = convert_int8(model, calibration)
     _write(os.path.join(staging, INT8_FILE), int8_model)
     log(f"      converted ({len(int8_model):,} bytes)")
@@ -191,7 +191,7 @@ def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
         out_dir=out_dir, float_path=float_path, int8_path=int8_path,
         float_size_bytes=len(float_model), int8_size_bytes=len(int8_model),
         max_abs_logit_diff=difference, parity_tolerance=parity_tolerance,
-        nb_parity_images=len(parity_images), nb_calibration=len(calibration),
+        nb_parity_images=len(parity_images), calibration_size=len(calibration),
         keras_accuracy=accuracies["keras"], float_accuracy=accuracies["float32 TFLite"],
         int8_accuracy=accuracies["int8 TFLite"], int8_audit=audit,
         interpreter=interpreter_backend())

@@ -40,29 +40,29 @@ class DdpgSearch(Optimizer):
             (e.g. a layer's channels, kernel size, FLOPs); each column is divided by its largest
             absolute value.
         config: the agent's settings (the ``--ddpg_*`` flags).
-        nb_rlouts: planned number of episodes (the noise decays over them).
-        nb_rlouts_min: warm-up episodes: the replay buffer holds ``len(space) * nb_rlouts_min``
-            transitions and the agent learns once it is full. Defaults to ``nb_rlouts // 4``
+        rollouts: planned number of episodes (the noise decays over them).
+        warmup_rollouts: warm-up episodes: the replay buffer holds ``len(space) * warmup_rollouts``
+            transitions and the agent learns once it is full. Defaults to ``rollouts // 4``
             (at least 1).
 
     Raises:
-        ValueError: for ``nb_rlouts`` or ``nb_rlouts_min`` < 1, or features of the wrong shape.
+        ValueError: for ``rollouts`` or ``warmup_rollouts`` < 1, or features of the wrong shape.
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, *,
                  layer_features: np.ndarray | None = None, config: DdpgConfig | None = None,
-                 nb_rlouts: int = 200, nb_rlouts_min: int | None = None):
+                 rollouts: int = 200, warmup_rollouts: int | None = None):
         super().__init__(space, seed)
-        if nb_rlouts_min is None:
-            nb_rlouts_min = max(1, nb_rlouts // 4)
-        for name, value in (("nb_rlouts", nb_rlouts), ("nb_rlouts_min", nb_rlouts_min)):
+        if warmup_rollouts is None:
+            warmup_rollouts = max(1, rollouts // 4)
+        for name, value in (("rollouts", rollouts), ("warmup_rollouts", warmup_rollouts)):
             if value < 1:
                 raise ValueError(f"Expected `{name}` >= 1. Received: {name}={value}")
-        self.nb_rlouts_min = nb_rlouts_min
+        self.warmup_rollouts = warmup_rollouts
         self.layer_features = _normalize_features(layer_features, len(space))
         self.agent = Agent(state_dim=self.layer_features.shape[1] + 2, action_dim=1,
-                           action_low=0.0, action_high=1.0, nb_rlouts=nb_rlouts,
-                           buffer_size=len(space) * nb_rlouts_min,
+                           action_low=0.0, action_high=1.0, rollouts=rollouts,
+                           buffer_size=len(space) * warmup_rollouts,
                            config=config or DdpgConfig(), seed=seed)
         self._episode_started = False
 
@@ -102,7 +102,7 @@ class DdpgSearch(Optimizer):
     @property
     def nb_warmup_trials(self) -> int:
         """The episodes that fill the replay buffer: the agent learns only after them."""
-        return self.nb_rlouts_min
+        return self.warmup_rollouts
 
     def resume(self, nb_past_trials: int) -> None:
         super().resume(nb_past_trials)

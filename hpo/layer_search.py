@@ -64,8 +64,8 @@ class LayerSearch:
         measure: the budget's measure of per-layer values; must not decrease when a value does.
         backend: the optimizer (``ddpg``, ``gp``, ``tpe``, ``random``).
         seed: seeds the optimizer.
-        nb_rlouts: roll-outs (trials), the first plans included.
-        nb_rlouts_min: DDPG's warm-up roll-outs (capped at ``nb_rlouts``).
+        rollouts: roll-outs (trials), the first plans included.
+        warmup_rollouts: DDPG's warm-up roll-outs (capped at ``rollouts``).
         integer: whole values (bit-widths) instead of real ones.
         order: the order in which the optimizer decides the layers (a DDPG episode's steps), a
             permutation of the layer indices; layer order by default.
@@ -94,8 +94,8 @@ class LayerSearch:
     measure: Callable[[Values], float]
     backend: str
     seed: int
-    nb_rlouts: int
-    nb_rlouts_min: int
+    rollouts: int
+    warmup_rollouts: int
     integer: bool = False
     order: tuple[int, ...] | None = None
     layer_features: np.ndarray | None = None
@@ -115,7 +115,7 @@ class LayerSearch:
         if self.budget_kind not in BUDGET_KINDS:
             raise ValueError(f"Expected a budget kind in {BUDGET_KINDS}. "
                              f"Received: {self.budget_kind!r}")
-        for name in ("nb_rlouts", "nb_rlouts_min"):
+        for name in ("rollouts", "warmup_rollouts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1. Received: {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
@@ -166,8 +166,8 @@ class LayerSearch:
         """The backend's own options: DDPG's layer features and roll-out counts."""
         if self.backend != "ddpg":
             return {}
-        options = {"nb_rlouts": self.nb_rlouts,
-                   "nb_rlouts_min": min(self.nb_rlouts_min, self.nb_rlouts)}
+        options = {"rollouts": self.rollouts,
+                   "warmup_rollouts": min(self.warmup_rollouts, self.rollouts)}
         if self.layer_features is not None:
             features = np.asarray(self.layer_features, dtype=np.float64)
             options["layer_features"] = (features if self.order is None
@@ -183,7 +183,7 @@ class LayerSearchResult:
         values: the chosen plan's per-layer values, in layer order.
         trial: its trial (the best reward's, or the best re-scored one's).
         trials: every trial of the search, over all its launches.
-        stopped_early: whether the search stopped before ``nb_rlouts`` (see ``patience``).
+        stopped_early: whether the search stopped before ``rollouts`` (see ``patience``).
         search_seconds: the seconds the trials and re-scores took, over all launches (what a
             learner reports as ``search_seconds``; ``hpo.trial_store.stored_seconds`` of the
             store gives the same number later); without a store, this launch's seconds.
@@ -226,7 +226,7 @@ def run_layer_search(search: LayerSearch, reward: LayerReward, *, store_dir: str
     plan_key = search.plan_key
     key = None if plan_key is None else (lambda candidate: plan_key(search.values(candidate)))
     first = [search.candidate(values) for values in search.first]
-    result = run_search(optimizer, objective(reward), search.nb_rlouts, store=store,
+    result = run_search(optimizer, objective(reward), search.rollouts, store=store,
                         budget=budget, first_candidates=first, plan_key=key,
                         patience=search.patience, log=log)
     best = result.best

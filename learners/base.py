@@ -146,7 +146,7 @@ class Learner(abc.ABC):
 
         export = self.config.export
         report = export_model(model, self.context.dataset, self.context.output_dir,
-                              nb_calibration=export.nb_calibration,
+                              calibration_size=export.calibration_size,
                               log=lambda line: logging.info("export: %s", line))
         result = {"export": report.to_dict()}
         if export.benchmark:

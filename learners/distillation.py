@@ -9,7 +9,7 @@ from learners.config import DistillationConfig
 
 
 class DistillationLoss:
-    """``loss_w_dst * CE(softmax(teacher / T), softmax(student / T))`` per example.
+    """``loss_weight * CE(softmax(teacher / T), softmax(student / T))`` per example.
 
     The teacher runs in inference mode and receives no gradient. Passed to the trainer as one of
     its ``extra_losses``.
@@ -22,8 +22,8 @@ class DistillationLoss:
     def __init__(self, teacher: keras.Model, config: DistillationConfig):
         self.teacher = teacher
         self.teacher.trainable = False
-        self.weight = config.loss_w_dst
-        self.temperature = config.tempr_dst
+        self.weight = config.loss_weight
+        self.temperature = config.temperature
 
     def __call__(self, images: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
         teacher_logits = tf.stop_gradient(self.teacher(images, training=False))

@@ -12,6 +12,7 @@ import json
 import os
 
 from learners.config import RunConfig
+from learners.registry import get_spec
 from utils.io import strict_json, write_json_atomic
 
 RUN_CONFIG_FILE = "run_config.json"
@@ -19,7 +20,7 @@ RUN_CONFIG_FILE = "run_config.json"
 (``check_run_config``)."""
 
 NOT_RECORDED = ("exec_mode", "debug", "log_dir", "save_dir", "model_dir", "export",
-                "data.data_dir", "train.summ_step", "train.save_step")
+                "data.data_dir", "train.summary_step", "train.save_step")
 """Settings (``RunConfig`` field paths) free to change when a run is resumed or rerun: they say
 where the files are, how often the run logs and checkpoints, and how the result is exported and
 measured -- never what the trained weights are."""
@@ -53,15 +54,35 @@ def _flatten(settings: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _differences(recorded: dict, current: dict) -> list[str]:
-    """``name: recorded -> now`` for each setting both record and differ in; a setting the record
-    lacks (it predates the setting) is not a difference."""
+def _flag_labels(config: RunConfig) -> dict[str, str]:
+    """``{setting path: the name a user gives it}``: its flag where it has one
+    (``train.learning_rate`` -> ``lrn_rate_init``, ``settings.rollouts`` -> ``cp_nb_rlouts``),
+    else the field's name."""
+    labels = {}
+
+    def walk(node, path: str, prefix: str) -> None:
+        for field in dataclasses.fields(node):
+            value = getattr(node, field.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{path}{field.name}.",
+                     get_spec(config.learner).flag_prefix if field.name == "settings" else "")
+            else:
+                labels[path + field.name] = prefix + field.metadata.get("flag", field.name)
+
+    walk(config, "", "")
+    return labels
+
+
+def _differences(recorded: dict, current: dict, labels: dict[str, str]) -> list[str]:
+    """``flag: recorded -> now`` for each setting both record and differ in (once per flag: the
+    data and the training seeds are both --seed); a setting the record lacks (it predates the
+    setting) is not a difference."""
     recorded, current = _flatten(recorded), _flatten(current)
     names = sorted(name for name in recorded.keys() & current.keys()
                    if recorded[name] != current[name])
-    leaves = [name.rsplit(".", 1)[-1] for name in recorded.keys() | current.keys()]
-    return [f"{name if leaves.count(name.rsplit('.', 1)[-1]) > 1 else name.rsplit('.', 1)[-1]}: "
-            f"{json.dumps(recorded[name])} -> {json.dumps(current[name])}" for name in names]
+    lines = [f"{labels.get(name, name)}: {json.dumps(recorded[name])} -> "
+             f"{json.dumps(current[name])}" for name in names]
+    return list(dict.fromkeys(lines))
 
 
 def check_run_config(config: RunConfig) -> None:
@@ -88,7 +109,7 @@ def check_run_config(config: RunConfig) -> None:
         raise ValueError(f"Expected the record of the run in --save_dir={config.output_dir} in "
                          f"'{path}'. Received: an unreadable file ({error}). Use another "
                          "--save_dir, or delete that directory to start over.") from None
-    differences = _differences(recorded, recorded_settings(config))
+    differences = _differences(recorded, recorded_settings(config), _flag_labels(config))
     if differences:
         raise ValueError(
             f"Expected the settings of the run in --save_dir={config.output_dir} (recorded in "

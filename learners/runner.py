@@ -46,7 +46,7 @@ def run(config: RunConfig) -> dict:
                          and not config.distillation.enabled
                          and getattr(learner_class, "writes_pretrained_model", False))
     check_output_dirs(config, writes_pretrained)
-    strategy = create_strategy(config.enbl_multi_gpu)  # multi-worker: before any other TF op
+    strategy = create_strategy(config.multi_gpu)  # multi-worker: before any other TF op
     with contextlib.ExitStack() as locks:
         if config.exec_mode == "train" and is_chief(strategy):
             locks.enter_context(RunLock(os.path.join(config.output_dir, _LOCK_NAME),
@@ -90,8 +90,8 @@ def _run(config: RunConfig, strategy, learner_class, writes_pretrained: bool,
     learner = learner_class(context)
     event_log.write("run_start", config=dataclasses.asdict(config))
     logging.info("Run: learner=%s net=%s (%s) dataset=%s, %d train / %d eval examples, %d replica(s)",
-                 config.learner, config.net, helper.model_name, dataset.name, dataset.nb_smpls_train,
-                 dataset.nb_smpls_eval, strategy.num_replicas_in_sync)
+                 config.learner, config.net, helper.model_name, dataset.name, dataset.train_size,
+                 dataset.eval_size, strategy.num_replicas_in_sync)
 
     if config.exec_mode == "eval":
         metrics = {"eval": learner.evaluate()}

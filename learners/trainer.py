@@ -1,7 +1,7 @@
 """The shared training loop every learner uses.
 
 A compiled (``tf.function``) step under a ``tf.distribute`` strategy: momentum SGD, L2 weight decay
-that skips BatchNorm, the learning-rate schedule of ``utils.lrn_rate``, optional extra losses
+that skips BatchNorm, the learning-rate schedule of ``utils.learning_rate``, optional extra losses
 (distillation, auxiliary losses of later learners) and per-step callbacks (mask updates,
 quantizer ranges). Checkpoints go to ``<checkpoint_dir>`` every ``save_step`` steps; a trainer
 started on a directory with a checkpoint resumes from it and runs to the same planned step count.
@@ -39,7 +39,7 @@ from learners.config import TrainConfig
 from utils.errors import TrainingDivergedError
 from utils.io import EventLog, write_json_atomic, write_text_atomic
 from utils.keras_graph import all_layers
-from utils.lrn_rate import build_schedule
+from utils.learning_rate import build_schedule
 from utils.progress import format_duration, remaining_seconds
 
 ExtraLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -167,11 +167,11 @@ def cross_entropy_step(model: keras.Model, optimizer: keras.optimizers.Optimizer
     return step
 
 
-def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, lrn_rate: float) -> float:
-    """``nb_steps`` of Adam at ``lrn_rate`` (:func:`cross_entropy_step`) with batches from
+def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, learning_rate: float) -> float:
+    """``nb_steps`` of Adam at ``learning_rate`` (:func:`cross_entropy_step`) with batches from
     ``batches``: the fast fine-tuning after which a search's roll-out scores its candidate.
     Returns the last step's loss."""
-    step = cross_entropy_step(model, keras.optimizers.Adam(lrn_rate))
+    step = cross_entropy_step(model, keras.optimizers.Adam(learning_rate))
     loss = float("nan")
     for _ in range(nb_steps):
         loss = float(step(*next(batches)))
@@ -180,15 +180,15 @@ def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, lrn_rate: f
 
 def epoch_steps(dataset: Dataset, nb_replicas: int = 1, exclude_val: bool = False) -> float:
     """Optimizer steps per epoch over the training split (without validation if excluded)."""
-    nb_train = dataset.nb_smpls_train - (dataset.nb_smpls_val if exclude_val else 0)
+    nb_train = dataset.train_size - (dataset.validation_size if exclude_val else 0)
     return nb_train / (dataset.config.batch_size * nb_replicas)
 
 
 def schedule_steps(config: TrainConfig, steps_per_epoch: float) -> int:
-    """Optimizer steps of a schedule: ``nb_iters_train``, else the (scaled) epochs' steps."""
-    if config.nb_iters_train is not None:
-        return config.nb_iters_train
-    return max(1, math.ceil(config.nb_epochs * config.nb_epochs_rat * steps_per_epoch))
+    """Optimizer steps of a schedule: ``train_steps``, else the (scaled) epochs' steps."""
+    if config.train_steps is not None:
+        return config.train_steps
+    return max(1, math.ceil(config.epochs * config.epochs_ratio * steps_per_epoch))
 
 
 class Trainer:
@@ -339,16 +339,16 @@ class Trainer:
                 for callback in self.callbacks:
                     callback.on_step_end(step)
                 progress.update(1)
-                if step % self.config.summ_step == 0 or step == self.total_steps:
+                if step % self.config.summary_step == 0 or step == self.total_steps:
                     now = time.time()
                     images_per_sec = window.count * self.global_batch_size / max(now - window_started, 1e-9)
-                    record = dict(step=step, lrn_rate=float(self.schedule(step - 1)),
+                    record = dict(step=step, learning_rate=float(self.schedule(step - 1)),
                                   images_per_sec=images_per_sec, **window.means(),
                                   eta_seconds=remaining_seconds(step - start_step,
                                                                 self.total_steps - start_step,
                                                                 now - started))
                     progress.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}",
-                                         lr=f"{record['lrn_rate']:.2e}", img_s=f"{images_per_sec:.0f}")
+                                         lr=f"{record['learning_rate']:.2e}", img_s=f"{images_per_sec:.0f}")
                     self._log(record, writer)
                     window.reset()
                     window_started = now
@@ -461,11 +461,11 @@ class Trainer:
         what = what or f"loss={loss}"
         if self.event_log:
             self.event_log.write("diverged", description=self.description, step=step,
-                                 detail=what, lrn_rate_init=self.config.lrn_rate_init)
+                                 detail=what, learning_rate=self.config.learning_rate)
         raise TrainingDivergedError(
             f"Training diverged: {self.description} step {step} of {self.total_steps} gave "
             f"{what}. Expected a finite loss. Lower the learning rate (--lrn_rate_init, now "
-            f"{self.config.lrn_rate_init:g}) and rerun. No checkpoint, model or metrics.json "
+            f"{self.config.learning_rate:g}) and rerun. No checkpoint, model or metrics.json "
             "was written from the diverged weights.")
 
     @property
@@ -494,7 +494,7 @@ class Trainer:
     def _compiled_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
         global_batch, nb_replicas = self.global_batch_size, self.nb_replicas
-        decayed, loss_w_dcy, extra_losses = self._decayed, self.config.loss_w_dcy, self.extra_losses
+        decayed, weight_decay, extra_losses = self._decayed, self.config.weight_decay, self.extra_losses
 
         def replica_step(images, labels):
             with tf.GradientTape() as tape:
@@ -504,9 +504,9 @@ class Trainer:
                 for extra_loss in extra_losses:
                     per_example = per_example + extra_loss(images, logits)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-                if loss_w_dcy and decayed:
+                if weight_decay and decayed:
                     # Summed over replicas by the gradient all-reduce, hence the division.
-                    loss += loss_w_dcy * tf.add_n([tf.nn.l2_loss(v) for v in decayed]) / nb_replicas
+                    loss += weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decayed]) / nb_replicas
                 loss += tf.add_n(model.losses) / nb_replicas if model.losses else 0.0
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -525,13 +525,13 @@ class Trainer:
     def _log(self, record: dict, writer) -> None:
         logging.info("%s step %d/%d: loss=%.4f accuracy=%.4f lrn_rate=%.3g images/s=%.0f eta=%s",
                      self.description, record["step"], self.total_steps, record["loss"],
-                     record["accuracy"], record["lrn_rate"], record["images_per_sec"],
+                     record["accuracy"], record["learning_rate"], record["images_per_sec"],
                      format_duration(record["eta_seconds"]))
         if self.event_log:
             self.event_log.write("train_step", description=self.description, **record)
         if writer is not None:
             with writer.as_default(step=record["step"]):
-                for name in ("loss", "accuracy", "lrn_rate", "images_per_sec"):
+                for name in ("loss", "accuracy", "learning_rate", "images_per_sec"):
                     tf.summary.scalar(f"{self.description}/{name}", record[name])
             writer.flush()
 

@@ -30,7 +30,7 @@ class ConvnetAtFmnist(ModelHelper):
 
     def train_defaults(self) -> TrainDefaults:
         # The original's schedule: 160 epochs, x0.1 at 40/80/120.
-        return TrainDefaults(nb_epochs=160, lrn_rate_init=0.1, batch_size_norm=128, momentum=0.9,
-                             loss_w_dcy=3e-4, lrn_rate_dcy_bnds=(40, 80, 120),
-                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001), batch_size=128,
+        return TrainDefaults(epochs=160, learning_rate=0.1, reference_batch_size=128, momentum=0.9,
+                             weight_decay=3e-4, decay_boundaries=(40, 80, 120),
+                             decay_rates=(1.0, 0.1, 0.01, 0.001), batch_size=128,
                              batch_size_eval=100)

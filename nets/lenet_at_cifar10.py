@@ -33,7 +33,7 @@ class LenetAtCifar10(ModelHelper):
 
     def train_defaults(self) -> TrainDefaults:
         # The original's schedule: 250 epochs, x0.1 at 100/150/200.
-        return TrainDefaults(nb_epochs=250, lrn_rate_init=1e-2, batch_size_norm=128, momentum=0.9,
-                             loss_w_dcy=5e-4, lrn_rate_dcy_bnds=(100, 150, 200),
-                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001), batch_size=128,
+        return TrainDefaults(epochs=250, learning_rate=1e-2, reference_batch_size=128, momentum=0.9,
+                             weight_decay=5e-4, decay_boundaries=(100, 150, 200),
+                             decay_rates=(1.0, 0.1, 0.01, 0.001), batch_size=128,
                              batch_size_eval=100)

@@ -19,7 +19,7 @@ class LenetAtDigits(ModelHelper):
         return build_lenet(input_shape, nb_classes)
 
     def train_defaults(self):
-        return TrainDefaults(nb_epochs=40, lrn_rate_init=5e-2, batch_size_norm=128, momentum=0.9,
-                             loss_w_dcy=5e-4, lrn_rate_dcy_bnds=(20, 30, 35),
-                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001), batch_size=64,
+        return TrainDefaults(epochs=40, learning_rate=5e-2, reference_batch_size=128, momentum=0.9,
+                             weight_decay=5e-4, decay_boundaries=(20, 30, 35),
+                             decay_rates=(1.0, 0.1, 0.01, 0.001), batch_size=64,
                              batch_size_eval=100)

@@ -54,11 +54,11 @@ class MobilenetAtIlsvrc12(ModelHelper):
                                   name=self.model_name)
 
     def train_defaults(self) -> TrainDefaults:
-        common = {"lrn_rate_init": 0.045, "batch_size_norm": 96, "momentum": 0.9,
-                  "loss_w_dcy": 4e-5, "batch_size": 64, "batch_size_eval": 100}
+        common = {"learning_rate": 0.045, "reference_batch_size": 96, "momentum": 0.9,
+                  "weight_decay": 4e-5, "batch_size": 64, "batch_size_eval": 100}
         if self.config.mobilenet_version == 1:
-            return TrainDefaults(nb_epochs=100, lrn_rate_dcy_bnds=(30, 60, 80, 90),
-                                 lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), **common)
-        return TrainDefaults(nb_epochs=V2_NB_EPOCHS, lrn_rate_schedule="exponential",
-                             lrn_rate_dcy_epochs=V2_DECAY_EPOCHS, lrn_rate_dcy_rate=V2_DECAY_RATE,
-                             lrn_rate_dcy_bnds=(), lrn_rate_dcy_rates=(1.0,), **common)
+            return TrainDefaults(epochs=100, decay_boundaries=(30, 60, 80, 90),
+                                 decay_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), **common)
+        return TrainDefaults(epochs=V2_NB_EPOCHS, learning_rate_schedule="exponential",
+                             decay_epochs=V2_DECAY_EPOCHS, decay_rate=V2_DECAY_RATE,
+                             decay_boundaries=(), decay_rates=(1.0,), **common)

@@ -50,24 +50,24 @@ class NetConfig:
 class TrainDefaults:
     """Training defaults of a (model, dataset) pair, before command-line overrides.
 
-    ``lrn_rate_dcy_bnds`` are epochs (scaled by ``nb_epochs_rat``); ``lrn_rate_dcy_rates`` has one
+    ``decay_boundaries`` are epochs (scaled by ``epochs_ratio``); ``decay_rates`` has one
     more entry than the boundaries: the multiplier of the initial rate in each interval. The
-    ``exponential`` schedule multiplies the rate by ``lrn_rate_dcy_rate`` every
-    ``lrn_rate_dcy_epochs`` epochs instead.
+    ``exponential`` schedule multiplies the rate by ``decay_rate`` every
+    ``decay_epochs`` epochs instead.
     """
 
-    nb_epochs: float
-    lrn_rate_init: float
-    batch_size_norm: int
+    epochs: float
+    learning_rate: float
+    reference_batch_size: int
     momentum: float
-    loss_w_dcy: float
-    lrn_rate_dcy_bnds: tuple[float, ...]
-    lrn_rate_dcy_rates: tuple[float, ...]
+    weight_decay: float
+    decay_boundaries: tuple[float, ...]
+    decay_rates: tuple[float, ...]
     batch_size: int = 128
     batch_size_eval: int = 100
-    lrn_rate_schedule: str = "piecewise"
-    lrn_rate_dcy_epochs: float = 0.0
-    lrn_rate_dcy_rate: float = 1.0
+    learning_rate_schedule: str = "piecewise"
+    decay_epochs: float = 0.0
+    decay_rate: float = 1.0
 
 
 class ModelHelper(abc.ABC):

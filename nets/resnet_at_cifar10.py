@@ -53,7 +53,7 @@ class ResnetAtCifar10(ModelHelper):
         # (64k iterations at batch 128: ~164 epochs, decays at 82/123) is enough for ResNet-20,
         # so we default to 160 epochs decayed at 80/120; `--nb_epochs_rat` scales the
         # epochs and the boundaries together (e.g. 250/160 restores the original's budget).
-        return TrainDefaults(nb_epochs=160, lrn_rate_init=0.1, batch_size_norm=128, momentum=0.9,
-                             loss_w_dcy=2e-4, lrn_rate_dcy_bnds=(80, 120),
-                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01), batch_size=128,
+        return TrainDefaults(epochs=160, learning_rate=0.1, reference_batch_size=128, momentum=0.9,
+                             weight_decay=2e-4, decay_boundaries=(80, 120),
+                             decay_rates=(1.0, 0.1, 0.01), batch_size=128,
                              batch_size_eval=100)

@@ -45,7 +45,7 @@ class ResnetAtIlsvrc12(ModelHelper):
 
     def train_defaults(self) -> TrainDefaults:
         # The original's schedule: 100 epochs, x0.1 at 30/60/80/90, 0.1 per 256 images.
-        return TrainDefaults(nb_epochs=100, lrn_rate_init=0.1, batch_size_norm=256, momentum=0.9,
-                             loss_w_dcy=1e-4, lrn_rate_dcy_bnds=(30, 60, 80, 90),
-                             lrn_rate_dcy_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), batch_size=64,
+        return TrainDefaults(epochs=100, learning_rate=0.1, reference_batch_size=256, momentum=0.9,
+                             weight_decay=1e-4, decay_boundaries=(30, 60, 80, 90),
+                             decay_rates=(1.0, 0.1, 0.01, 0.001, 0.0001), batch_size=64,
                              batch_size_eval=100)

@@ -53,7 +53,7 @@ def test_automl_searches_then_retrains_the_best_setting(tmp_path, backend):
     ([{"name": "momentum", "type": "continuous", "low": 0.5, "high": 0.9}], ("--hpo_nb_trials=0",),
      ["hpo_nb_trials"]),
     ([{"name": "momentum", "type": "continuous", "low": 0.5, "high": 0.9}],
-     ("--hpo_backend=ddpg", "--ddpg_tau=2"), ["0 <= `tau` <= 1", "tau=2"]),
+     ("--hpo_backend=ddpg", "--ddpg_tau=2"), ["0 <= --ddpg_tau <= 1", "--ddpg_tau=2"]),
     ([{"name": "ddpg_tau", "type": "continuous", "low": 0.1, "high": 0.2}], (),
      ["named after flags", "'ddpg_tau'"]),
 ])

@@ -21,8 +21,8 @@ def parse():
 def test_defaults_come_from_the_net(parse):
     config = parse("--net=resnet_at_cifar10", "--data_dir_local=/data/cifar10")
     assert config.net == "resnet_at_cifar10" and config.data.dataset == "cifar10"
-    assert (config.train.lrn_rate_init, config.train.loss_w_dcy, config.train.batch_size_norm) == (0.1, 2e-4, 128)
-    assert config.train.lrn_rate_dcy_bnds == (80, 120)
+    assert (config.train.learning_rate, config.train.weight_decay, config.train.reference_batch_size) == (0.1, 2e-4, 128)
+    assert config.train.decay_boundaries == (80, 120)
     assert (config.data.batch_size, config.data.data_dir) == (128, "/data/cifar10")
     assert config.output_dir == "./models_full-prec" and config.log_dir == "./logs"
 
@@ -33,10 +33,10 @@ def test_flags_override_the_net_defaults(parse):
                    "--nb_epochs_rat=0.5", "--enbl_dst", "--loss_w_dst=2", "--tempr_dst=3",
                    "--learner=full-prec", "--exec_mode=eval", "--save_dir=out", "--resnet_size=56")
     assert config.data.batch_size == 64
-    assert config.train.lrn_rate_init == 0.05 and config.train.nb_epochs_rat == 0.5
-    assert config.train.lrn_rate_dcy_bnds == (10.0, 20.0)
-    assert config.train.lrn_rate_dcy_rates == (1.0, 0.5, 0.25)
-    assert config.distillation.enabled and config.distillation.loss_w_dst == 2.0
+    assert config.train.learning_rate == 0.05 and config.train.epochs_ratio == 0.5
+    assert config.train.decay_boundaries == (10.0, 20.0)
+    assert config.train.decay_rates == (1.0, 0.5, 0.25)
+    assert config.distillation.enabled and config.distillation.loss_weight == 2.0
     assert config.exec_mode == "eval" and config.output_dir == "out"
     assert config.net_config.resnet_size == 56
 

@@ -9,18 +9,18 @@ import tensorflow as tf
 from absl import logging
 
 
-def create_strategy(enbl_multi_gpu: bool) -> tf.distribute.Strategy:
+def create_strategy(multi_gpu: bool) -> tf.distribute.Strategy:
     """The strategy a run trains under.
 
     * ``TF_CONFIG`` naming several workers -> ``MultiWorkerMirroredStrategy`` (multi-host);
-    * ``enbl_multi_gpu`` with more than one visible GPU -> ``MirroredStrategy`` over all of them;
+    * ``multi_gpu`` with more than one visible GPU -> ``MirroredStrategy`` over all of them;
     * otherwise the default (single-device) strategy.
     """
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     if sum(len(hosts) for hosts in cluster.values()) > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
-    if enbl_multi_gpu:
+    if multi_gpu:
         if len(gpus) > 1:
             return tf.distribute.MirroredStrategy()
         logging.warning("--enbl_multi_gpu: %d GPU(s) visible; training on one device.", len(gpus))

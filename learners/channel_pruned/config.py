@@ -8,7 +8,7 @@ from typing import Any
 
 from hpo.optimizer import BACKEND_NAMES
 from learners.registry import register_learner
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
+from utils.dataclass_flags import flag_defaults, flag_field, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "cp_"
 PRUNE_OPTIONS = ("uniform", "list", "auto")
@@ -31,28 +31,28 @@ class ChannelPruningConfig:
         criterion: lasso (LASSO channel selection + least-squares reconstruction, He et al.
             2017), l1 (filter L1 norm, Li et al. 2017) or fpgm (geometric median, He et al. 2019).
         solver: LASSO solver: sklearn (CPU) or tf (ISTA in TensorFlow, for GPUs).
-        nb_points_per_layer: spatial positions sampled per image and layer for LASSO.
-        nb_batches: training batches sampled for LASSO and for the rewards of the search.
+        points_per_layer: spatial positions sampled per image and layer for LASSO.
+        num_batches: training batches sampled for LASSO and for the rewards of the search.
         round_to: kept channel counts are multiples of this (the original's cp_quadruple is 4).
         quadruple: kept channel counts are multiples of 4 (the original's flag; same as
             round_to 4, which it sets when round_to is left at 1).
         finetune: fine-tune between pruning groups with Adam at lrn_rate_ft.
         list_group: layers pruned per group before fine-tuning (1000: all at once).
-        nb_iters_ft_ratio: fine-tuning steps as a fraction of the full schedule's.
-        lrn_rate_ft: Adam learning rate of group fine-tuning.
+        finetune_steps_ratio: fine-tuning steps as a fraction of the full schedule's.
+        finetune_learning_rate: Adam learning rate of group fine-tuning.
         search_backend: backend of the automatic search: ddpg (the original's agent), gp, tpe or
             random (--hpo_backend without --hpo_space sets it too).
-        nb_rlouts: roll-outs (trials) of the automatic search.
-        nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
-        rlout_nb_iters_ft: Adam steps on the training split (the validation split left out)
+        rollouts: roll-outs (trials) of the automatic search.
+        warmup_rollouts: warm-up roll-outs before the DDPG agent learns.
+        rollout_finetune_steps: Adam steps on the training split (the validation split left out)
             that fine-tune each roll-out's pruned model before it is scored (0: none, the
             original's roll-out).
-        rlout_lrn_rate_ft: the Adam learning rate of a roll-out's fine-tuning (rlout_nb_iters_ft,
+        rollout_learning_rate: the Adam learning rate of a roll-out's fine-tuning (rlout_nb_iters_ft,
             nb_iters_ft_rescore).
-        nb_rlouts_rescore: the search's leading plans (this many distinct ones with the highest
+        rescored_plans: the search's leading plans (this many distinct ones with the highest
             rewards, and the uniform plan) scored again after nb_iters_ft_rescore Adam steps of
             fine-tuning; the best on that score is kept (0: the best reward is kept).
-        nb_iters_ft_rescore: fine-tuning steps of that re-scoring.
+        rescore_finetune_steps: fine-tuning steps of that re-scoring.
         rescore_margin: how far (in the reward's units) a plan's re-score must beat the uniform
             plan's to replace it.
         reward_policy: accuracy (FLOPs-constrained accuracy) or flops (the original's
@@ -66,21 +66,21 @@ class ChannelPruningConfig:
     uniform_preserve_ratio: float = 0.6
     criterion: str = "lasso"
     solver: str = "sklearn"
-    nb_points_per_layer: int = 10
-    nb_batches: int = 30
+    points_per_layer: int = flag_field(10, "nb_points_per_layer")
+    num_batches: int = flag_field(30, "nb_batches")
     round_to: int = 1
     quadruple: bool = False
     finetune: bool = False
     list_group: int = 1000
-    nb_iters_ft_ratio: float = 0.2
-    lrn_rate_ft: float = 1e-4
+    finetune_steps_ratio: float = flag_field(0.2, "nb_iters_ft_ratio")
+    finetune_learning_rate: float = flag_field(1e-4, "lrn_rate_ft")
     search_backend: str = "ddpg"
-    nb_rlouts: int = 200
-    nb_rlouts_min: int = 50
-    rlout_nb_iters_ft: int = 0
-    rlout_lrn_rate_ft: float = 3e-4
-    nb_rlouts_rescore: int = 0
-    nb_iters_ft_rescore: int = 500
+    rollouts: int = flag_field(200, "nb_rlouts")
+    warmup_rollouts: int = flag_field(50, "nb_rlouts_min")
+    rollout_finetune_steps: int = flag_field(0, "rlout_nb_iters_ft")
+    rollout_learning_rate: float = flag_field(3e-4, "rlout_lrn_rate_ft")
+    rescored_plans: int = flag_field(0, "nb_rlouts_rescore")
+    rescore_finetune_steps: int = flag_field(500, "nb_iters_ft_rescore")
     rescore_margin: float = 0.01
     reward_policy: str = "accuracy"
     noise_tolerance: float = 0.15
@@ -96,13 +96,13 @@ class ChannelPruningConfig:
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"Expected 0 < --{FLAG_PREFIX}{name} <= 1. Received: {value}")
-        require(self, FLAG_PREFIX, ("nb_points_per_layer", "nb_batches", "round_to", "list_group",
-                                    "nb_rlouts", "nb_rlouts_min"),
+        require(self, FLAG_PREFIX, ("points_per_layer", "num_batches", "round_to", "list_group",
+                                    "rollouts", "warmup_rollouts"),
                 lambda value: value >= 1, ">= 1")
-        require(self, FLAG_PREFIX, ("rlout_nb_iters_ft", "nb_rlouts_rescore", "nb_iters_ft_rescore",
+        require(self, FLAG_PREFIX, ("rollout_finetune_steps", "rescored_plans", "rescore_finetune_steps",
                                     "rescore_margin"),
                 lambda value: value >= 0, ">= 0")
-        require(self, FLAG_PREFIX, ("nb_iters_ft_ratio", "lrn_rate_ft", "rlout_lrn_rate_ft"),
+        require(self, FLAG_PREFIX, ("finetune_steps_ratio", "finetune_learning_rate", "rollout_learning_rate"),
                 lambda value: value > 0, "> 0")
         if not 0.0 <= self.noise_tolerance < 1.0:
             raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}noise_tolerance < 1. "

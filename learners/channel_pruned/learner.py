@@ -7,7 +7,7 @@
    asks for a few Adam steps before the score).
 2. Channels chosen by LASSO on sampled feature maps (or L1 / FPGM), the model rebuilt with fewer
    filters (``learners.pruning.surgery``) and every cut layer re-fitted by least squares.
-3. Re-training of the pruned model with the net's schedule (``nb_epochs_rat`` scales it),
+3. Re-training of the pruned model with the net's schedule (``epochs_ratio`` scales it),
    optionally with distillation from the dense model.
 
 Saving, resuming and re-training are ``learners.pruning.learner``'s. Artifacts in the output
@@ -139,16 +139,16 @@ class ChannelPrunedLearner(PrunedModelLearner):
         settings, context = self.settings, self.context
         groups = graph.prunable_groups
         names = [g.name for g in groups]
-        finetune = ({"rlout_nb_iters_ft": settings.rlout_nb_iters_ft,
-                     "rlout_lrn_rate_ft": settings.rlout_lrn_rate_ft}
-                    if settings.rlout_nb_iters_ft else {})  # older stores have neither
+        finetune = ({"rlout_nb_iters_ft": settings.rollout_finetune_steps,
+                     "rlout_lrn_rate_ft": settings.rollout_learning_rate}
+                    if settings.rollout_finetune_steps else {})  # older stores have neither
         uniform = min(max(math.sqrt(settings.preserve_ratio), AUTO_LOWEST_RATIO), 1.0)
         search = LayerSearch(
             prefix="keep", nb_layers=len(names), low=AUTO_LOWEST_RATIO, high=1.0,
             budget_kind="flops", budget_limit=settings.preserve_ratio,
             measure=self.flops_kept(graph, names), backend=settings.search_backend,
-            seed=self.config.train.seed, nb_rlouts=settings.nb_rlouts,
-            nb_rlouts_min=settings.nb_rlouts_min,
+            seed=self.config.train.seed, rollouts=settings.rollouts,
+            warmup_rollouts=settings.warmup_rollouts,
             layer_features=np.asarray([[g.index, g.channels, len(g.consumers)] for g in groups],
                                       dtype=np.float64),
             first=[[uniform] * len(names)],
@@ -156,8 +156,8 @@ class ChannelPrunedLearner(PrunedModelLearner):
             plan_key=lambda ratios: tuple(self.candidate_counts(graph, names, ratios).values()),
             description={"criterion": settings.criterion, "reward_policy": settings.reward_policy,
                          **finetune},
-            nb_rescore=settings.nb_rlouts_rescore,
-            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}",
+            nb_rescore=settings.rescored_plans,
+            rescore_name=f"rescored_ft{settings.rescore_finetune_steps}",
             rescore_margin=settings.rescore_margin)
         val_data = context.dataset.val_dataset()
         features = self.sample(dense, graph, names)  # the dense model's: shared by all roll-outs
@@ -165,20 +165,20 @@ class ChannelPrunedLearner(PrunedModelLearner):
 
         train_batches = None  # made when a roll-out first fine-tunes
 
-        def reward_after(nb_iters_ft: int):
-            """The reward of keep ratios fine-tuned ``nb_iters_ft`` Adam steps after re-fitting."""
+        def reward_after(finetune_steps: int):
+            """The reward of keep ratios fine-tuned ``finetune_steps`` Adam steps after re-fitting."""
             def reward(ratios) -> tuple[float, dict]:
                 nonlocal train_batches
                 pruned, _ = self.prune(dense, graph, self.candidate_counts(graph, names, ratios),
                                        features)
                 metrics = {}
-                if nb_iters_ft:
+                if finetune_steps:
                     if train_batches is None:
                         train_batches = iter(context.dataset.train_dataset(exclude_val=True,
                                                                            repeat=True))
                     metrics["accuracy_before_ft"] = evaluate(pruned, val_data)["accuracy"]
-                    metrics["finetune_loss"] = adam_steps(pruned, train_batches, nb_iters_ft,
-                                                          settings.rlout_lrn_rate_ft)
+                    metrics["finetune_loss"] = adam_steps(pruned, train_batches, finetune_steps,
+                                                          settings.rollout_learning_rate)
                 accuracy = metrics["accuracy"] = evaluate(pruned, val_data)["accuracy"]
                 if settings.reward_policy == "flops":
                     macs = total_macs(pruned)
@@ -187,11 +187,11 @@ class ChannelPrunedLearner(PrunedModelLearner):
             return reward
 
         logging.info("channel: searching keep ratios of %d groups with %s, %d roll-outs, %.3g of "
-                     "the FLOPs", len(names), settings.search_backend, settings.nb_rlouts,
+                     "the FLOPs", len(names), settings.search_backend, settings.rollouts,
                      settings.preserve_ratio)
         result = run_layer_search(
-            search, reward_after(settings.rlout_nb_iters_ft), store_dir=self.search_dir,
-            rescore=reward_after(settings.nb_iters_ft_rescore))  # the leaders, fine-tuned longer
+            search, reward_after(settings.rollout_finetune_steps), store_dir=self.search_dir,
+            rescore=reward_after(settings.rescore_finetune_steps))  # the leaders, fine-tuned longer
         return dict(zip(names, result.values, strict=True))
 
     # ---------------------------------------------------------------------------- pruning
@@ -203,10 +203,10 @@ class ChannelPrunedLearner(PrunedModelLearner):
         if self.settings.criterion != "lasso":  # L1 and FPGM rank weights
             return {}, []
         dataset = self.context.dataset.train_dataset(exclude_val=True, repeat=True)
-        batches = [np.asarray(images) for images, _ in dataset.take(self.settings.nb_batches)]
+        batches = [np.asarray(images) for images, _ in dataset.take(self.settings.num_batches)]
         rng = np.random.default_rng(self.config.train.seed)
         samples = sample_features(source, layers_to_sample(source, graph, group_names, "lasso"),
-                                  batches, self.settings.nb_points_per_layer, rng)
+                                  batches, self.settings.points_per_layer, rng)
         return samples, batches
 
     def prune(self, source: keras.Model, graph: DependencyGraph, counts: dict[str, int],
@@ -280,11 +280,11 @@ class ChannelPrunedLearner(PrunedModelLearner):
         train, context = self.config.train, self.context
         full_steps = schedule_steps(train, epoch_steps(
             context.dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
-        nb_iters = max(1, round(self.settings.nb_iters_ft_ratio * full_steps))
-        config = dataclasses.replace(train, optimizer="adam", lrn_rate_init=self.settings.lrn_rate_ft,
-                                     lrn_rate_schedule="piecewise", lrn_rate_dcy_bnds=(),
-                                     lrn_rate_dcy_rates=(1.0,), warmup_epochs=0.0,
-                                     nb_iters_train=nb_iters)
+        nb_iters = max(1, round(self.settings.finetune_steps_ratio * full_steps))
+        config = dataclasses.replace(train, optimizer="adam", learning_rate=self.settings.finetune_learning_rate,
+                                     learning_rate_schedule="piecewise", decay_boundaries=(),
+                                     decay_rates=(1.0,), warmup_epochs=0.0,
+                                     train_steps=nb_iters)
         self.make_trainer(model, f"channel group fine-tuning {index}", train_config=config,
                           checkpoint_subdir=os.path.join("group_finetune", f"checkpoints_{index}")
                           ).train()

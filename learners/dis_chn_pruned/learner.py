@@ -1,7 +1,7 @@
 """Discrimination-aware channel pruning (``--learner dis-chn-pruned``, Zhuang et al. 2018).
 
 The network is split into ``--dcp_nb_stages + 1`` stages (``selection.stage_cuts``); each of the
-first ``nb_stages`` gets an auxiliary classifier at its end. Stage by stage:
+first ``num_stages`` gets an auxiliary classifier at its end. Stage by stage:
 
 1. block-wise fine-tuning: Adam on CE(stage head) + CE(network) of the network pruned so far;
 2. for every prunable channel group whose last consumer lies in the stage, greedy selection
@@ -69,7 +69,7 @@ class DisChnPrunedLearner(PrunedModelLearner):
         settings, context = self.settings, self.context
         nb_classes = context.dataset.nb_classes
         counts = self.keep_counts(graph)
-        cuts = stage_cuts(dense, settings.nb_stages)
+        cuts = stage_cuts(dense, settings.num_stages)
         group_stage = {group.name: max(stage_of(dense, cuts, name) for name in group.consumers)
                        for group in graph.prunable_groups}
         dataset = context.dataset.train_dataset(exclude_val=True, repeat=True,
@@ -78,22 +78,22 @@ class DisChnPrunedLearner(PrunedModelLearner):
         current = keras.models.clone_model(dense)
         current.set_weights(dense.get_weights())
         kept_dense: dict[str, list[int]] = {}
-        nb_stages = len(cuts) + 1
+        num_stages = len(cuts) + 1
         logging.info("dis-chn-pruned: %d stages (heads after %s); keeping %d of %d channels in "
-                     "%d groups", nb_stages, ", ".join(cuts) or "none", sum(counts.values()),
+                     "%d groups", num_stages, ", ".join(cuts) or "none", sum(counts.values()),
                      sum(g.channels for g in graph.prunable_groups), len(counts))
-        for stage in range(nb_stages):
+        for stage in range(num_stages):
             stage_layer = cuts[stage] if stage < len(cuts) else None
             head = None
             if stage_layer is not None:
                 shape = current.get_layer(stage_layer).output.shape
                 head = build_head(shape[-1], len(shape), nb_classes, f"dcp_head_{stage + 1}")
             first, last = finetune_block(current, head, stage_layer, batches,
-                                         settings.nb_iters_block, settings.lrn_rate_adam)
+                                         settings.block_steps, settings.adam_learning_rate)
             logging.info("dis-chn-pruned: stage %d/%d (%s): block-wise fine-tuning, %d steps, "
-                         "loss %.4f -> %.4f", stage + 1, nb_stages,
+                         "loss %.4f -> %.4f", stage + 1, num_stages,
                          f"head after {stage_layer}" if stage_layer else "network output",
-                         settings.nb_iters_block, first, last)
+                         settings.block_steps, first, last)
             for group in graph.prunable_groups:
                 if group_stage[group.name] != stage or counts[group.name] >= group.channels:
                     continue
@@ -125,8 +125,8 @@ class DisChnPrunedLearner(PrunedModelLearner):
                                   [dense.get_layer(consumer).output for consumer in group.consumers])
         result = select_group(current, current_graph, group, nb_keep, dense_probe=dense_probe,
                               output_indices=output_indices, head=head, stage_layer=stage_layer,
-                              batches=batches, nb_iters=settings.nb_iters_layer,
-                              learning_rate=settings.lrn_rate_adam)
+                              batches=batches, nb_iters=settings.layer_steps,
+                              learning_rate=settings.adam_learning_rate)
         kept_dense[name] = result.kept
         local = PruningPlan.for_graph(current_graph, {name: result.kept})
         if head is not None:

@@ -37,20 +37,20 @@ def _is_weighted(layer: keras.layers.Layer) -> bool:
     return any(weight.name in _KERNELS for weight in getattr(layer, "weights", []))
 
 
-def stage_cuts(model: keras.Model, nb_stages: int) -> list[str]:
-    """The layers after which the model is split into (at most) ``nb_stages + 1`` stages.
+def stage_cuts(model: keras.Model, num_stages: int) -> list[str]:
+    """The layers after which the model is split into (at most) ``num_stages + 1`` stages.
 
     A cut is a layer whose output every later layer depends on alone: no tensor made before it is
     read after it (in a ResNet, a block's output; in a plain network, every layer). Among the cuts
     with at least one weighted layer after them, the ``s``-th chosen one is the last cut whose
-    count of weighted layers up to it is the closest to ``s * L / (nb_stages + 1)``.
+    count of weighted layers up to it is the closest to ``s * L / (num_stages + 1)``.
 
     Args:
         model: a functional model whose layers are each called once.
-        nb_stages: the wanted number of auxiliary heads.
+        num_stages: the wanted number of auxiliary heads.
 
     Returns:
-        The names of the chosen cut layers, in graph order; fewer than ``nb_stages`` when the model
+        The names of the chosen cut layers, in graph order; fewer than ``num_stages`` when the model
         has fewer usable cuts (a warning says so).
     """
     layers = list(model.layers)
@@ -78,16 +78,16 @@ def stage_cuts(model: keras.Model, nb_stages: int) -> list[str]:
             candidates.append((index, int(weighted[index])))
         read_until = max(read_until, last_use[index])
     chosen: list[int] = []
-    for stage in range(1, nb_stages + 1):
-        target = stage * total / (nb_stages + 1)
+    for stage in range(1, num_stages + 1):
+        target = stage * total / (num_stages + 1)
         usable = [(abs(count - target), -index, index) for index, count in candidates
                   if not chosen or (index > chosen[-1] and count > weighted[chosen[-1]])]
         if not usable:
             break
         chosen.append(min(usable)[2])
-    if len(chosen) < nb_stages:
+    if len(chosen) < num_stages:
         logging.warning("dis-chn-pruned: model '%s' has %d usable stage boundaries; using %d "
-                        "stages instead of %d", model.name, len(chosen), len(chosen), nb_stages)
+                        "stages instead of %d", model.name, len(chosen), len(chosen), num_stages)
     return [layers[index].name for index in chosen]
 
 

@@ -39,7 +39,7 @@ class FullPrecisionLearner(Learner):
             raise TrainingDivergedError(
                 f"Training diverged: the evaluation loss after {result.steps} steps is "
                 f"{metrics['loss']}. Expected a finite loss. Lower the learning rate "
-                f"(--lrn_rate_init, now {trainer.config.lrn_rate_init:g}) and rerun; no model or "
+                f"(--lrn_rate_init, now {trainer.config.learning_rate:g}) and rerun; no model or "
                 "metrics.json was written, the pre-trained model was left as it was.")
         logging.info("full-prec: eval accuracy %.4f after %d steps", metrics["accuracy"], result.steps)
         if context.is_chief:

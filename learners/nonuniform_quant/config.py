@@ -22,7 +22,7 @@ class NonUniformQuantConfig(QuantizationSettings):
 
     The fields of :class:`QuantizationSettings` (buckets split by default) and the codebooks'
     own. The model is always warm-started from the pre-trained model. Fine-tuning uses Adam at
-    ``lrn_rate`` (decayed by 10 at 50 % and 80 % of the steps) for ``quant_epochs`` epochs,
+    ``learning_rate`` (decayed by 10 at 50 % and 80 % of the steps) for ``quant_epochs`` epochs,
     scaled by ``--nb_epochs_rat``, or ``--nb_iters_train`` steps when given.
 
     Attributes:

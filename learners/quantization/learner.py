@@ -4,10 +4,10 @@
 
 1. load the pre-trained model (always: quantization starts from it) and pick the layers to
    quantize (first and last kept in float unless ``quantize_all_layers``);
-2. bits per layer: ``weight_bits`` everywhere, or (``enbl_rl_agent``) a search over per-layer
-   bits in ``[w_bit_min, w_bit_max]`` whose average, weighted by weight count, is
+2. bits per layer: ``weight_bits`` everywhere, or (``per_layer_bits``) a search over per-layer
+   bits in ``[min_weight_bits, max_weight_bits]`` whose average, weighted by weight count, is
    ``equivalent_bits`` (``hpo``: DDPG by default, GP / TPE / random; the layers in a seeded
-   random order; each roll-out quantizes at its bits, fine-tunes ``nb_iters_ft`` steps on the
+   random order; each roll-out quantizes at its bits, fine-tunes ``finetune_steps`` steps on the
    training split without the validation split and is scored by validation accuracy; trials
    are stored under ``search/`` so a rerun resumes);
 3. ``plan.json`` (bits per layer, layers kept in float);
@@ -87,21 +87,21 @@ class QuantizationLearner(CompressionLearner):
             init_style=self.init_style)
 
     def finetune_config(self, nb_iters: int | None = None):
-        """Adam at ``lrn_rate`` for ``quant_epochs`` (or ``nb_iters``, or ``--nb_iters_train``
+        """Adam at ``learning_rate`` for ``quant_epochs`` (or ``nb_iters``, or ``--nb_iters_train``
         steps), divided by 10 at 50 % and again at 80 % of the steps (constant for roll-outs)."""
         settings, train, context = self.settings, self.config.train, self.context
         config = dataclasses.replace(
-            train, optimizer="adam", lrn_rate_init=settings.lrn_rate, nb_epochs=settings.quant_epochs,
-            lrn_rate_schedule="piecewise", lrn_rate_dcy_bnds=(), lrn_rate_dcy_rates=(1.0,),
-            warmup_epochs=0.0, nb_iters_train=nb_iters or train.nb_iters_train)
+            train, optimizer="adam", learning_rate=settings.learning_rate, epochs=settings.quant_epochs,
+            learning_rate_schedule="piecewise", decay_boundaries=(), decay_rates=(1.0,),
+            warmup_epochs=0.0, train_steps=nb_iters or train.train_steps)
         if nb_iters:
             return config
         per_epoch = epoch_steps(context.dataset, context.strategy.num_replicas_in_sync,
                                 self.config.search_trial)
-        epochs = (config.nb_iters_train / (per_epoch * config.nb_epochs_rat)
-                  if config.nb_iters_train else settings.quant_epochs)
-        return dataclasses.replace(config, lrn_rate_dcy_bnds=(0.5 * epochs, 0.8 * epochs),
-                                   lrn_rate_dcy_rates=(1.0, 0.1, 0.01))
+        epochs = (config.train_steps / (per_epoch * config.epochs_ratio)
+                  if config.train_steps else settings.quant_epochs)
+        return dataclasses.replace(config, decay_boundaries=(0.5 * epochs, 0.8 * epochs),
+                                   decay_rates=(1.0, 0.1, 0.01))
 
     def quantized_model(self, teacher: keras.Model, bits: dict[str, int]) -> keras.Model:
         with self.context.strategy.scope():
@@ -112,10 +112,10 @@ class QuantizationLearner(CompressionLearner):
     # ------------------------------------------------------------------------- bits
     def bit_allocation(self, teacher: keras.Model, names: list[str]) -> tuple[dict[str, int], str]:
         settings = self.settings
-        if not settings.enbl_rl_agent:
+        if not settings.per_layer_bits:
             return {name: settings.weight_bits for name in names}, "fixed"
-        if settings.w_bit_min == settings.w_bit_max:
-            return {name: settings.w_bit_min for name in names}, "fixed"
+        if settings.min_weight_bits == settings.max_weight_bits:
+            return {name: settings.min_weight_bits for name in names}, "fixed"
         return self.search_bits(teacher, names), "search"
 
     @staticmethod
@@ -146,36 +146,36 @@ class QuantizationLearner(CompressionLearner):
             later = sum(sizes[j] for j in order[position[i] + 1:])
             features.append([i, *shape, sizes[i] / largest, later / total])
         average_bits = self.average_bits(sizes)
-        fixed = min(max(round(settings.equivalent_bits), settings.w_bit_min), settings.w_bit_max)
+        fixed = min(max(round(settings.equivalent_bits), settings.min_weight_bits), settings.max_weight_bits)
         spec = self.spec({})
         search = LayerSearch(
-            prefix="bits", nb_layers=len(names), low=settings.w_bit_min, high=settings.w_bit_max,
+            prefix="bits", nb_layers=len(names), low=settings.min_weight_bits, high=settings.max_weight_bits,
             integer=True, order=tuple(order), budget_kind="bits",
             budget_limit=settings.equivalent_bits, measure=average_bits,
             backend=settings.search_backend, seed=self.config.train.seed,
-            nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
+            rollouts=settings.rollouts, warmup_rollouts=settings.warmup_rollouts,
             layer_features=np.asarray(features, dtype=np.float64), first=[[fixed] * len(names)],
             description={"learner": name, "layers": names, "bucket_type": spec.bucket_type,
-                         "bucket_size": spec.bucket_size, "nb_iters_ft": settings.nb_iters_ft,
-                         "lrn_rate": settings.lrn_rate})
+                         "bucket_size": spec.bucket_size, "nb_iters_ft": settings.finetune_steps,
+                         "lrn_rate": settings.learning_rate})
         val_data = context.dataset.val_dataset()
         scratch = os.path.join(self.search_dir, "rollout_checkpoints")
 
         def reward(values):
             bits = {layer: int(b) for layer, b in zip(names, values, strict=True)}
             model = self.quantized_model(teacher, bits)
-            if settings.nb_iters_ft:
+            if settings.finetune_steps:
                 shutil.rmtree(scratch, ignore_errors=True)  # a roll-out never resumes another
                 self.make_trainer(model, f"{name} roll-out",
-                                  train_config=self.finetune_config(settings.nb_iters_ft),
+                                  train_config=self.finetune_config(settings.finetune_steps),
                                   checkpoint_subdir=os.path.relpath(scratch, context.output_dir),
                                   exclude_val=True).train()
             accuracy = evaluate(model, val_data, context.dataset.nb_classes)["accuracy"]
             return accuracy, {"average_bits": average_bits(values)}
 
         logging.info("%s: searching bits of %d layers in [%d, %d] with %s, %d roll-outs, %.3g "
-                     "bits on average", name, len(names), settings.w_bit_min, settings.w_bit_max,
-                     settings.search_backend, settings.nb_rlouts, settings.equivalent_bits)
+                     "bits on average", name, len(names), settings.min_weight_bits, settings.max_weight_bits,
+                     settings.search_backend, settings.rollouts, settings.equivalent_bits)
         result = run_layer_search(search, reward, store_dir=self.search_dir)
         shutil.rmtree(scratch, ignore_errors=True)
         return {layer: int(b) for layer, b in zip(names, result.values, strict=True)}

@@ -6,7 +6,7 @@ import dataclasses
 from typing import ClassVar
 
 from hpo.optimizer import BACKEND_NAMES
-from utils.dataclass_flags import require
+from utils.dataclass_flags import flag_field, flag_of, require
 
 BUCKET_TYPES = ("split", "channel")
 """How a layer's weights are cut into buckets of one range each (``none`` also accepted)."""
@@ -37,16 +37,16 @@ class QuantizationSettings:
         quantize_all_layers: also quantize the first and the last layer (kept in float
             otherwise).
         quant_epochs: epochs of fine-tuning with quantization in the forward pass.
-        lrn_rate: Adam learning rate of the fine-tuning and of the roll-outs' short fine-tuning.
-        enbl_rl_agent: search per-layer bits in [w_bit_min, w_bit_max] so that the average bits
+        learning_rate: Adam learning rate of the fine-tuning and of the roll-outs' short fine-tuning.
+        per_layer_bits: search per-layer bits in [w_bit_min, w_bit_max] so that the average bits
             per weight (weighted by weight count) is equivalent_bits.
         equivalent_bits: average bits per weight of the bit search's budget.
-        w_bit_min: fewest bits the search gives a layer.
-        w_bit_max: most bits the search gives a layer.
-        nb_rlouts: roll-outs (trials) of the bit search.
-        nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
+        min_weight_bits: fewest bits the search gives a layer.
+        max_weight_bits: most bits the search gives a layer.
+        rollouts: roll-outs (trials) of the bit search.
+        warmup_rollouts: warm-up roll-outs before the DDPG agent learns.
         search_backend: backend of the bit search: ddpg (the original's agent), gp, tpe or random.
-        nb_iters_ft: fine-tuning steps of each roll-out before its reward (validation accuracy)
+        finetune_steps: fine-tuning steps of each roll-out before its reward (validation accuracy)
             is measured; 0 scores the quantized model as it is.
     """
 
@@ -57,15 +57,15 @@ class QuantizationSettings:
     bucket_size: int = 256
     quantize_all_layers: bool = False
     quant_epochs: float = 60.0
-    lrn_rate: float = 1e-3
-    enbl_rl_agent: bool = False
+    learning_rate: float = flag_field(1e-3, "lrn_rate")
+    per_layer_bits: bool = flag_field(False, "enbl_rl_agent")
     equivalent_bits: float = 4.0
-    w_bit_min: int = 2
-    w_bit_max: int = 8
-    nb_rlouts: int = 200
-    nb_rlouts_min: int = 50
+    min_weight_bits: int = flag_field(2, "w_bit_min")
+    max_weight_bits: int = flag_field(8, "w_bit_max")
+    rollouts: int = flag_field(200, "nb_rlouts")
+    warmup_rollouts: int = flag_field(50, "nb_rlouts_min")
     search_backend: str = "ddpg"
-    nb_iters_ft: int = 200
+    finetune_steps: int = flag_field(200, "nb_iters_ft")
 
     flag_prefix: ClassVar[str] = ""
 
@@ -80,9 +80,9 @@ def validate_quantization_settings(settings: QuantizationSettings, prefix: str) 
         ValueError: "Expected ... Received ..." for the first bad value.
     """
     def flag(name):
-        return f"--{prefix}{name}"
+        return flag_of(settings, name, prefix)
 
-    for name in ("weight_bits", "w_bit_min", "w_bit_max"):
+    for name in ("weight_bits", "min_weight_bits", "max_weight_bits"):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BITS:
             raise ValueError(f"Expected {flag(name)} an integer in [1, {MAX_BITS}]. "
@@ -92,16 +92,17 @@ def validate_quantization_settings(settings: QuantizationSettings, prefix: str) 
             1 <= bits <= MAX_BITS or bits == FLOAT_ACTIVATIONS):
         raise ValueError(f"Expected {flag('activation_bits')} an integer in [1, {MAX_BITS}], or "
                          f"{FLOAT_ACTIVATIONS} for float activations. Received: {bits!r}")
-    if settings.w_bit_min > settings.w_bit_max:
-        raise ValueError(f"Expected {flag('w_bit_min')} <= {flag('w_bit_max')}. Received: "
-                         f"{settings.w_bit_min} > {settings.w_bit_max}")
-    if not settings.w_bit_min <= settings.equivalent_bits <= settings.w_bit_max:
-        raise ValueError(f"Expected {flag('equivalent_bits')} in [{flag('w_bit_min')}, "
-                         f"{flag('w_bit_max')}] = [{settings.w_bit_min}, {settings.w_bit_max}]. "
+    if settings.min_weight_bits > settings.max_weight_bits:
+        raise ValueError(f"Expected {flag('min_weight_bits')} <= {flag('max_weight_bits')}. "
+                         f"Received: {settings.min_weight_bits} > {settings.max_weight_bits}")
+    if not settings.min_weight_bits <= settings.equivalent_bits <= settings.max_weight_bits:
+        raise ValueError(f"Expected {flag('equivalent_bits')} in [{flag('min_weight_bits')}, "
+                         f"{flag('max_weight_bits')}] = [{settings.min_weight_bits}, "
+                         f"{settings.max_weight_bits}]. "
                          f"Received: {settings.equivalent_bits}")
     for name, choices in (("bucket_type", BUCKET_TYPES), ("search_backend", BACKEND_NAMES)):
         require(settings, prefix, (name,), choices.__contains__, f"in {choices}")
-    require(settings, prefix, ("bucket_size", "nb_rlouts", "nb_rlouts_min"),
+    require(settings, prefix, ("bucket_size", "rollouts", "warmup_rollouts"),
             lambda value: value >= 1, ">= 1")
-    require(settings, prefix, ("nb_iters_ft",), lambda value: value >= 0, ">= 0")
-    require(settings, prefix, ("quant_epochs", "lrn_rate"), lambda value: value > 0, "> 0")
+    require(settings, prefix, ("finetune_steps",), lambda value: value >= 0, ">= 0")
+    require(settings, prefix, ("quant_epochs", "learning_rate"), lambda value: value > 0, "> 0")

@@ -19,7 +19,7 @@ class UniformQuantConfig(QuantizationSettings):
 
     The fields and their descriptions are :class:`QuantizationSettings`'. The model is always
     warm-started from the pre-trained model (the original's ``--enbl_warm_start`` is implied).
-    Fine-tuning uses Adam at ``lrn_rate`` (decayed by 10 at 50 % and 80 % of the steps) for
+    Fine-tuning uses Adam at ``learning_rate`` (decayed by 10 at 50 % and 80 % of the steps) for
     ``quant_epochs`` epochs, scaled by ``--nb_epochs_rat``, or ``--nb_iters_train`` steps when
     given.
     """

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from learners.registry import register_learner
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values
+from utils.dataclass_flags import flag_defaults, flag_field, flag_help, from_flag_values
 
 FLAG_PREFIX = "uqtf_"
 MIN_BITS, MAX_BITS = 2, 8  # what TensorFlow's fake-quant ops and TFLite's int8 kernels take
@@ -29,9 +29,9 @@ class UniformQuantTFConfig:
             tracking the batch statistics; 0 (default): frozen from the start, the pre-trained
             model's statistics are kept; -1: never (the original's default, which drifts a
             converged model down: its statistics follow batches the gradient never sees).
-        lrn_rate_dcy: multiplier of the net's learning rate for the quantization-aware
+        learning_rate_multiplier: multiplier of the net's learning rate for the quantization-aware
             fine-tuning (Adam, as the original).
-        nb_calibration_batches: training batches that initialise the activation ranges before
+        calibration_batches: training batches that initialise the activation ranges before
             the fine-tuning starts.
     """
 
@@ -39,8 +39,8 @@ class UniformQuantTFConfig:
     activation_bits: int = 8
     quant_delay: int = 0
     freeze_bn_delay: int = 0
-    lrn_rate_dcy: float = 1e-2
-    nb_calibration_batches: int = 10
+    learning_rate_multiplier: float = flag_field(1e-2, "lrn_rate_dcy")
+    calibration_batches: int = flag_field(10, "nb_calibration_batches")
 
     def __post_init__(self):
         for name in ("weight_bits", "activation_bits"):
@@ -53,11 +53,11 @@ class UniformQuantTFConfig:
         if self.freeze_bn_delay < -1:
             raise ValueError(f"Expected --{FLAG_PREFIX}freeze_bn_delay >= 0, or -1 for never. "
                              f"Received: {self.freeze_bn_delay}")
-        if not self.lrn_rate_dcy > 0:
-            raise ValueError(f"Expected --{FLAG_PREFIX}lrn_rate_dcy > 0. Received: {self.lrn_rate_dcy}")
-        if self.nb_calibration_batches < 1:
+        if not self.learning_rate_multiplier > 0:
+            raise ValueError(f"Expected --{FLAG_PREFIX}lrn_rate_dcy > 0. Received: {self.learning_rate_multiplier}")
+        if self.calibration_batches < 1:
             raise ValueError(f"Expected --{FLAG_PREFIX}nb_calibration_batches >= 1. "
-                             f"Received: {self.nb_calibration_batches}")
+                             f"Received: {self.calibration_batches}")
 
     @classmethod
     def from_flag_values(cls, values: Mapping[str, Any]) -> UniformQuantTFConfig:

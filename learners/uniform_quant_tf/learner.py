@@ -90,7 +90,7 @@ class UniformQuantTFLearner(CompressionLearner):
                                    quant_delay=settings.quant_delay,
                                    freeze_bn_delay=settings.freeze_bn_delay)
         batch_size = self.context.dataset.config.batch_size
-        images = self.context.dataset.calibration_images(settings.nb_calibration_batches * batch_size)
+        images = self.context.dataset.calibration_images(settings.calibration_batches * batch_size)
         calibrate_ranges(model, [images[i:i + batch_size] for i in range(0, len(images), batch_size)])
         return model
 
@@ -111,7 +111,7 @@ class UniformQuantTFLearner(CompressionLearner):
         """Adam at ``--uqtf_lrn_rate_dcy`` times the net's learning rate, on the net's schedule."""
         train = self.config.train
         return dataclasses.replace(train, optimizer="adam",
-                                   lrn_rate_init=train.lrn_rate_init * self.settings.lrn_rate_dcy)
+                                   learning_rate=train.learning_rate * self.settings.learning_rate_multiplier)
 
     def save(self, final: keras.Model, candidate: Candidate) -> None:
         super().save(final, candidate)
@@ -146,7 +146,7 @@ class UniformQuantTFLearner(CompressionLearner):
 
         dense = self._dense if self._dense is not None else context.load_pretrained()
         log("float model and its post-training int8 quantization, for comparison:")
-        reference = export_model(dense, dataset, out_dir, nb_calibration=export.nb_calibration,
+        reference = export_model(dense, dataset, out_dir, calibration_size=export.calibration_size,
                                  log=log)
         ptq_path = os.path.join(out_dir, PTQ_INT8_FILE)
         os.replace(reference.int8_path, ptq_path)

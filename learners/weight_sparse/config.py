@@ -8,7 +8,7 @@ from typing import Any
 
 from hpo.optimizer import BACKEND_NAMES
 from learners.registry import register_learner
-from utils.dataclass_flags import flag_defaults, flag_help, from_flag_values, require
+from utils.dataclass_flags import flag_defaults, flag_field, flag_help, from_flag_values, require
 
 FLAG_PREFIX = "ws_"
 PROTOCOLS = ("uniform", "heurist", "optimal")
@@ -22,31 +22,31 @@ class WeightSparseConfig:
     Attributes:
         prune_ratio: overall sparsity: the fraction of the masked weights (convolution,
             pointwise and dense kernels) that are zero in the final model, met exactly.
-        prune_ratio_prtl: per-layer sparsities: uniform (every layer the same), heurist (larger
+        ratio_policy: per-layer sparsities: uniform (every layer the same), heurist (larger
             layers pruned more, ratio proportional to log(#weights)) or optimal (a search, each
             candidate scored by fast fine-tuning on the validation split).
-        prune_ratio_exp: exponent of the polynomial schedule (Zhu and Gupta 2017).
-        iter_ratio_beg: fraction of the fine-tuning steps at which pruning starts.
-        iter_ratio_end: fraction of the fine-tuning steps at which the final sparsity is reached.
+        schedule_exponent: exponent of the polynomial schedule (Zhu and Gupta 2017).
+        pruning_start: fraction of the fine-tuning steps at which pruning starts.
+        pruning_end: fraction of the fine-tuning steps at which the final sparsity is reached.
         mask_update_step: steps between mask updates while the sparsity ramps up.
         prune_depthwise: also mask depthwise kernels (DepthwiseConv2D, the depthwise half of
             SeparableConv2D); they are left dense by default, as in the original.
         search_backend: backend of the optimal protocol's search: ddpg (the original's agent),
             gp, tpe or random.
-        nb_rlouts: roll-outs (candidates) of the optimal protocol's search.
-        nb_rlouts_min: warm-up roll-outs before the DDPG agent learns.
-        lrn_rate_rg: Adam learning rate of a roll-out's layer-wise regression. The original's
+        rollouts: roll-outs (candidates) of the optimal protocol's search.
+        warmup_rollouts: warm-up roll-outs before the DDPG agent learns.
+        regression_learning_rate: Adam learning rate of a roll-out's layer-wise regression. The original's
             3e-2 moves each weight by up to 0.6 in 20 steps, far past the kernels' scale, and
             wrecks the model a roll-out scores; 1e-4 keeps the regression an improvement.
-        nb_iters_rg: steps of a roll-out's layer-wise regression (0: none).
-        lrn_rate_ft: Adam learning rate of a roll-out's global fine-tuning.
-        nb_iters_ft: steps of a roll-out's global fine-tuning (0: none).
-        nb_iters_feval: validation batches a roll-out's reward is computed on (0: all).
-        nb_rlouts_rescore: the optimal search's leading plans (this many distinct ones with the
+        regression_steps: steps of a roll-out's layer-wise regression (0: none).
+        finetune_learning_rate: Adam learning rate of a roll-out's global fine-tuning.
+        finetune_steps: steps of a roll-out's global fine-tuning (0: none).
+        reward_batches: validation batches a roll-out's reward is computed on (0: all).
+        rescored_plans: the optimal search's leading plans (this many distinct ones with the
             highest rewards, and the uniform and heuristic plans) scored again by a longer
             roll-out on the whole validation split; the best on that score is kept (0: the best
             reward is kept, as in the original).
-        nb_iters_ft_rescore: global fine-tuning steps of that longer roll-out.
+        rescore_finetune_steps: global fine-tuning steps of that longer roll-out.
         rescore_margin: how far (in validation accuracy) a plan's re-score must beat the uniform
             plan's to replace it; the default, 1 point, is about two standard errors of a
             difference between two accuracies on 5,000 validation images.
@@ -55,46 +55,44 @@ class WeightSparseConfig:
     """
 
     prune_ratio: float = 0.75
-    prune_ratio_prtl: str = "optimal"
-    prune_ratio_exp: float = 3.0
-    iter_ratio_beg: float = 0.1
-    iter_ratio_end: float = 0.5
+    ratio_policy: str = flag_field("optimal", "prune_ratio_prtl")
+    schedule_exponent: float = flag_field(3.0, "prune_ratio_exp")
+    pruning_start: float = flag_field(0.1, "iter_ratio_beg")
+    pruning_end: float = flag_field(0.5, "iter_ratio_end")
     mask_update_step: int = 500
     prune_depthwise: bool = False
     search_backend: str = "ddpg"
-    nb_rlouts: int = 200
-    nb_rlouts_min: int = 50
-    lrn_rate_rg: float = 1e-4
-    nb_iters_rg: int = 20
-    lrn_rate_ft: float = 3e-4
-    nb_iters_ft: int = 400
-    nb_iters_feval: int = 25
-    nb_rlouts_rescore: int = 0
-    nb_iters_ft_rescore: int = 1000
+    rollouts: int = flag_field(200, "nb_rlouts")
+    warmup_rollouts: int = flag_field(50, "nb_rlouts_min")
+    regression_learning_rate: float = flag_field(1e-4, "lrn_rate_rg")
+    regression_steps: int = flag_field(20, "nb_iters_rg")
+    finetune_learning_rate: float = flag_field(3e-4, "lrn_rate_ft")
+    finetune_steps: int = flag_field(400, "nb_iters_ft")
+    reward_batches: int = flag_field(25, "nb_iters_feval")
+    rescored_plans: int = flag_field(0, "nb_rlouts_rescore")
+    rescore_finetune_steps: int = flag_field(1000, "nb_iters_ft_rescore")
     rescore_margin: float = 0.01
     reward_type: str = "single-obj"
 
     def __post_init__(self):
-        for name, choices in (("prune_ratio_prtl", PROTOCOLS), ("reward_type", REWARD_TYPES),
+        for name, choices in (("ratio_policy", PROTOCOLS), ("reward_type", REWARD_TYPES),
                               ("search_backend", BACKEND_NAMES)):
             require(self, FLAG_PREFIX, (name,), choices.__contains__, f"in {choices}")
         if not 0.0 <= self.prune_ratio < 1.0:
             raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}prune_ratio < 1 (a fraction of the "
                              f"weights set to zero). Received: {self.prune_ratio}")
-        for name in ("iter_ratio_beg", "iter_ratio_end"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"Expected 0 <= --{FLAG_PREFIX}{name} <= 1. "
-                                 f"Received: {getattr(self, name)}")
-        if not self.iter_ratio_beg < self.iter_ratio_end:
+        require(self, FLAG_PREFIX, ("pruning_start", "pruning_end"),
+                lambda value: 0.0 <= value <= 1.0, "in [0, 1]")
+        if not self.pruning_start < self.pruning_end:
             raise ValueError(f"Expected --{FLAG_PREFIX}iter_ratio_beg < --{FLAG_PREFIX}"
-                             f"iter_ratio_end. Received: {self.iter_ratio_beg} >= "
-                             f"{self.iter_ratio_end}")
-        require(self, FLAG_PREFIX, ("prune_ratio_exp", "lrn_rate_rg", "lrn_rate_ft"),
+                             f"iter_ratio_end. Received: {self.pruning_start} >= "
+                             f"{self.pruning_end}")
+        require(self, FLAG_PREFIX, ("schedule_exponent", "regression_learning_rate", "finetune_learning_rate"),
                 lambda value: value > 0, "> 0")
-        require(self, FLAG_PREFIX, ("mask_update_step", "nb_rlouts", "nb_rlouts_min"),
+        require(self, FLAG_PREFIX, ("mask_update_step", "rollouts", "warmup_rollouts"),
                 lambda value: value >= 1, ">= 1")
-        require(self, FLAG_PREFIX, ("nb_iters_rg", "nb_iters_ft", "nb_iters_feval",
-                                    "nb_rlouts_rescore", "nb_iters_ft_rescore", "rescore_margin"),
+        require(self, FLAG_PREFIX, ("regression_steps", "finetune_steps", "reward_batches",
+                                    "rescored_plans", "rescore_finetune_steps", "rescore_margin"),
                 lambda value: value >= 0, ">= 0")
 
     @classmethod

@@ -65,7 +65,7 @@ class WeightSparseLearner(CompressionLearner):
             search_seconds = self.read_metrics().get("search_seconds",
                                                      self.stored_search_seconds())
         logging.info("weight-sparse: %d of %d masked weights to zero (%.4f, %s)", plan.nb_pruned,
-                     plan.nb_weights, plan.nb_pruned / plan.nb_weights, settings.prune_ratio_prtl)
+                     plan.nb_weights, plan.nb_pruned / plan.nb_weights, settings.ratio_policy)
         return Candidate(teacher, plan=self.plan_path, search_seconds=search_seconds,
                          state={"kernels": kernels, "plan": plan})
 
@@ -79,8 +79,8 @@ class WeightSparseLearner(CompressionLearner):
         total_steps = schedule_steps(self.config.train, epoch_steps(
             context.dataset, context.strategy.num_replicas_in_sync, self.config.search_trial))
         state["schedule"] = PolynomialSparsitySchedule(
-            total_steps, settings.iter_ratio_beg, settings.iter_ratio_end,
-            settings.prune_ratio_exp, settings.mask_update_step)
+            total_steps, settings.pruning_start, settings.pruning_end,
+            settings.schedule_exponent, settings.mask_update_step)
         state["masker"] = SparsityMasker(candidate.model, state["kernels"],
                                          state["plan"].pruned, state["schedule"])
         return [state["masker"]]
@@ -112,7 +112,7 @@ class WeightSparseLearner(CompressionLearner):
         settings, state = self.settings, candidate.state
         zeros, plan, schedule = state["zeros"], state["plan"], state["schedule"]
         return {
-            "prune_ratio": settings.prune_ratio, "protocol": settings.prune_ratio_prtl,
+            "prune_ratio": settings.prune_ratio, "protocol": settings.ratio_policy,
             "nonzero_params": total_params(final) - sum(zeros.values()),
             "sparsity": {
                 "overall": sum(zeros.values()) / plan.nb_weights,
@@ -137,13 +137,13 @@ class WeightSparseLearner(CompressionLearner):
         settings = self.settings
         if os.path.isfile(self.plan_path):
             plan = SparsityPlan.load(self.plan_path)
-            plan.validate(kernels, settings.prune_ratio, settings.prune_ratio_prtl,
+            plan.validate(kernels, settings.prune_ratio, settings.ratio_policy,
                           settings.prune_depthwise, self.plan_path)
             logging.info("weight-sparse: resuming with the plan %s", self.plan_path)
             return plan, None
         start = time.time() - self.stored_search_seconds()  # a resumed search's earlier launches
         ratios = self.layer_ratios(dense, kernels)
-        plan = SparsityPlan.build(kernels, ratios, settings.prune_ratio, settings.prune_ratio_prtl,
+        plan = SparsityPlan.build(kernels, ratios, settings.prune_ratio, settings.ratio_policy,
                                   settings.prune_depthwise)
         if self.context.is_chief:
             plan.save(self.plan_path)
@@ -152,7 +152,7 @@ class WeightSparseLearner(CompressionLearner):
     def stored_search_seconds(self) -> float:
         """The seconds of the roll-outs and re-scores stored under ``search/`` (0 but for
         ``optimal``): what the search's launches so far took."""
-        if self.settings.prune_ratio_prtl != "optimal":
+        if self.settings.ratio_policy != "optimal":
             return 0.0
         return stored_seconds(self.search_dir)
 
@@ -160,15 +160,15 @@ class WeightSparseLearner(CompressionLearner):
         """One sparsity per kernel, as ``--ws_prune_ratio_prtl`` says."""
         settings = self.settings
         sizes = [kernel.size for kernel in kernels]
-        if settings.prune_ratio_prtl == "uniform":
+        if settings.ratio_policy == "uniform":
             return uniform_ratios(sizes, settings.prune_ratio)
-        if settings.prune_ratio_prtl == "heurist":
+        if settings.ratio_policy == "heurist":
             return heuristic_ratios(sizes, settings.prune_ratio)
         scorer = RolloutScorer(dense, kernels, self.context.dataset, settings)
         rescorer = None
-        if settings.nb_rlouts_rescore:  # longer roll-outs on the whole validation split
+        if settings.rescored_plans:  # longer roll-outs on the whole validation split
             rescorer = RolloutScorer(dense, kernels, self.context.dataset, dataclasses.replace(
-                settings, nb_iters_ft=settings.nb_iters_ft_rescore, nb_iters_feval=0))
+                settings, finetune_steps=settings.rescore_finetune_steps, reward_batches=0))
         first = [uniform_ratios(sizes, settings.prune_ratio)]  # the plans to beat, scored first
         try:
             first.append(heuristic_ratios(sizes, settings.prune_ratio))
@@ -176,14 +176,14 @@ class WeightSparseLearner(CompressionLearner):
             pass
         return search_ratios(
             kernels, settings.prune_ratio, scorer, backend=settings.search_backend,
-            nb_rlouts=settings.nb_rlouts, nb_rlouts_min=settings.nb_rlouts_min,
+            rollouts=settings.rollouts, warmup_rollouts=settings.warmup_rollouts,
             reward_type=settings.reward_type, seed=self.config.train.seed,
             store_dir=self.search_dir,
-            description={"nb_iters_rg": settings.nb_iters_rg, "lrn_rate_rg": settings.lrn_rate_rg,
-                         "nb_iters_ft": settings.nb_iters_ft, "lrn_rate_ft": settings.lrn_rate_ft,
-                         "nb_iters_feval": settings.nb_iters_feval},
-            first_ratios=first, rescore=rescorer, nb_rescore=settings.nb_rlouts_rescore,
-            rescore_name=f"rescored_ft{settings.nb_iters_ft_rescore}",
+            description={"nb_iters_rg": settings.regression_steps, "lrn_rate_rg": settings.regression_learning_rate,
+                         "nb_iters_ft": settings.finetune_steps, "lrn_rate_ft": settings.finetune_learning_rate,
+                         "nb_iters_feval": settings.reward_batches},
+            first_ratios=first, rescore=rescorer, nb_rescore=settings.rescored_plans,
+            rescore_name=f"rescored_ft{settings.rescore_finetune_steps}",
             rescore_margin=settings.rescore_margin)
 
     def evaluate_one_shot(self, dense: keras.Model, kernels: list[MaskedKernel],
@@ -210,7 +210,7 @@ class WeightSparseLearner(CompressionLearner):
             logging.info("export: %s", line)
 
         report = export_model(model, self.context.dataset, out_dir,
-                              nb_calibration=export.nb_calibration, log=log)
+                              calibration_size=export.calibration_size, log=log)
         sparse = export_sparse(model, self.context.dataset, out_dir, log=log)
         sparse["dense_float"] = file_sizes(report.float_path)
         sparse["int8"] = file_sizes(report.int8_path)

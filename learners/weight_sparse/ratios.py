@@ -172,7 +172,7 @@ def candidate_counts(candidate: Mapping[str, float], sizes: Sequence[int],
 
 
 def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *,
-                  backend: str, nb_rlouts: int, nb_rlouts_min: int, reward_type: str,
+                  backend: str, rollouts: int, warmup_rollouts: int, reward_type: str,
                   seed: int, store_dir: str | None, description: Mapping[str, Any] | None = None,
                   first_ratios: Sequence[Sequence[float]] = (), rescore: Score | None = None,
                   nb_rescore: int = 0, rescore_name: str = "rescored",
@@ -222,7 +222,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
     search = LayerSearch(
         prefix="keep", nb_layers=len(kernels), low=1.0 - high, high=1.0 - low,
         budget_kind="params", budget_limit=1.0 - ratio, measure=kept_fraction,
-        backend=backend, seed=seed, nb_rlouts=nb_rlouts, nb_rlouts_min=nb_rlouts_min,
+        backend=backend, seed=seed, rollouts=rollouts, warmup_rollouts=warmup_rollouts,
         layer_features=layer_features(kernels),
         first=[[1.0 - r for r in ratios] for ratios in first_ratios],
         plan_key=lambda keep: tuple(counts_of(keep)),
@@ -230,7 +230,7 @@ def search_ratios(kernels: Sequence[MaskedKernel], ratio: float, score: Score, *
                      "kernels": [kernel.name for kernel in kernels], **dict(description or {})},
         nb_rescore=nb_rescore, rescore_name=rescore_name, rescore_margin=rescore_margin)
     logging.info("weight-sparse: searching the sparsities of %d kernels with %s, %d roll-outs, "
-                 "overall %.3g", len(kernels), backend, nb_rlouts, ratio)
+                 "overall %.3g", len(kernels), backend, rollouts, ratio)
     result = run_layer_search(search, reward_of(score), store_dir=store_dir,
                               rescore=reward_of(rescore) if rescore is not None else None)
     return sparsities_of(result.values)

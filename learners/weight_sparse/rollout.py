@@ -82,10 +82,10 @@ class RolloutScorer:
         self._dataset = dataset
         self._train = None if same_batches else self._training_batches()  # else per roll-out
         val = dataset.val_dataset()
-        self._val = val.take(settings.nb_iters_feval) if settings.nb_iters_feval else val
+        self._val = val.take(settings.reward_batches) if settings.reward_batches else val
         self._warned = False
-        self.regression_optimizer = keras.optimizers.Adam(settings.lrn_rate_rg)
-        self.finetune_optimizer = keras.optimizers.Adam(settings.lrn_rate_ft)
+        self.regression_optimizer = keras.optimizers.Adam(settings.regression_learning_rate)
+        self.finetune_optimizer = keras.optimizers.Adam(settings.finetune_learning_rate)
         self._build_steps()
 
     def _build_steps(self) -> None:
@@ -173,11 +173,11 @@ class RolloutScorer:
         self._apply_masks()
         metrics = {"accuracy_before_ft": self.accuracy()}
         settings = self.settings
-        if self._regression_step is not None and settings.nb_iters_rg:
+        if self._regression_step is not None and settings.regression_steps:
             metrics.update(self._regress())
-        for _ in range(settings.nb_iters_ft):
+        for _ in range(settings.finetune_steps):
             loss = self._finetune_step(*next(self._train))
-        if settings.nb_iters_ft:
+        if settings.finetune_steps:
             metrics["finetune_loss"] = float(loss)
         metrics["accuracy"] = self.accuracy()
         return metrics
@@ -186,7 +186,7 @@ class RolloutScorer:
         """The layer-wise regression; undone when it ends above the loss it started from."""
         first = next(self._train)[0]
         start = float(self._regression_step(first))  # the loss before the step's update
-        for _ in range(self.settings.nb_iters_rg - 1):
+        for _ in range(self.settings.regression_steps - 1):
             self._regression_step(next(self._train)[0])
         end = float(self._regression_loss(first))
         undone = not end <= start  # also for a NaN
@@ -201,6 +201,6 @@ class RolloutScorer:
                     "to %.4g, so it was undone; expected a --ws_lrn_rate_rg small against the "
                     "kernels' weights (1e-4 suits ResNet-20). Received: %g. Roll-outs whose "
                     "regression is undone count it in their trials' regression_undone",
-                    start, end, self.settings.lrn_rate_rg)
+                    start, end, self.settings.regression_learning_rate)
         return {"regression_loss_start": start, "regression_loss": end,
                 "regression_undone": float(undone)}

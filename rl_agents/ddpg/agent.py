@@ -40,8 +40,8 @@ class Agent:
     The critic's loss is the original's ``tf.nn.l2_loss``: half the *sum* (not the mean) of
     squared errors over the mini-batch between ``Q(s, a)`` and
     ``r - baseline + (1 - terminal) * gamma * Q'(s', mu'(s'))``. The actor's loss is
-    ``-mean Q(s, mu(s))``. Both add ``loss_w_dcy`` times half the squared norm of their weights
-    and are minimised by Adam at ``lrn_rate``; the targets then move toward the main networks by
+    ``-mean Q(s, mu(s))``. Both add ``weight_decay`` times half the squared norm of their weights
+    and are minimised by Adam at ``learning_rate``; the targets then move toward the main networks by
     ``tau``. Without a baseline yet (no ``finalize_rollout`` so far), rewards are used as they are.
 
     Args:
@@ -49,7 +49,7 @@ class Agent:
         action_dim: length of an action vector.
         action_low: smallest value of every action coordinate.
         action_high: largest value of every action coordinate.
-        nb_rlouts: planned number of roll-outs (sets the time-decay rate of the noise).
+        rollouts: planned number of roll-outs (sets the time-decay rate of the noise).
         buffer_size: transitions in the replay buffer; training starts once it is full.
         config: learning and exploration settings.
         seed: seeds the initial weights, the noise and the replay sampling.
@@ -62,11 +62,11 @@ class Agent:
     """
 
     def __init__(self, state_dim: int, action_dim: int, action_low: float, action_high: float,
-                 nb_rlouts: int, buffer_size: int,
+                 rollouts: int, buffer_size: int,
                  config: DdpgConfig = DdpgConfig(),  # noqa: B008 (frozen: safe to share)
                  seed: int = 0):
         for name, value in (("state_dim", state_dim), ("action_dim", action_dim),
-                            ("nb_rlouts", nb_rlouts), ("buffer_size", buffer_size)):
+                            ("rollouts", rollouts), ("buffer_size", buffer_size)):
             if value < 1:
                 raise ValueError(f"Expected `{name}` >= 1. Received: {name}={value}")
         if not action_low < action_high:
@@ -82,9 +82,9 @@ class Agent:
                                    self.rng)
         self.target_actor, self.target_critic = copy_model(self.actor), copy_model(self.critic)
         self.buffer = ReplayBuffer(state_dim, action_dim, buffer_size)
-        self.noise = create_noise_schedule(config, nb_rlouts)
-        self.state_statistics = (RunningMeanStd(state_dim, config.rms_eps)
-                                 if config.enbl_state_norm else None)
+        self.noise = create_noise_schedule(config, rollouts)
+        self.state_statistics = (RunningMeanStd(state_dim, config.rms_epsilon)
+                                 if config.normalize_states else None)
         self.reward_baseline: float | None = None
         self.exploring = True  # until the first training step: the time-decay noise waits for it
         self._rollout_std: float | None = None
@@ -98,8 +98,8 @@ class Agent:
             self.probe_actor = copy_model(self.actor)
             self._probe_actions = self._compile_policy(self.probe_actor)
 
-        self.actor_optimizer = keras.optimizers.Adam(config.lrn_rate, epsilon=1e-8)
-        self.critic_optimizer = keras.optimizers.Adam(config.lrn_rate, epsilon=1e-8)
+        self.actor_optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=1e-8)
+        self.critic_optimizer = keras.optimizers.Adam(config.learning_rate, epsilon=1e-8)
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self.critic.trainable_variables)
 
@@ -185,7 +185,7 @@ class Agent:
             self.noise.observe_distance(float(distance))
         batch = self.buffer.sample(self.config.batch_size, self.rng)
         rewards = batch["rewards"]
-        if self.config.enbl_bsln_func and self.reward_baseline is not None:
+        if self.config.use_baseline and self.reward_baseline is not None:
             rewards = rewards - np.float32(self.reward_baseline)
         actor_loss, critic_loss = self._compiled_update(
             self._normalize(batch["states"]), batch["actions"], rewards, batch["terminals"],
@@ -201,9 +201,9 @@ class Agent:
         with tf.GradientTape(persistent=True) as tape:
             critic_loss = tf.nn.l2_loss(self.critic([states, actions]) - target_values)
             actor_loss = -tf.reduce_mean(self.critic([states, self.actor(states)]))
-            if config.loss_w_dcy > 0:
-                critic_loss += config.loss_w_dcy * _weight_decay(self.critic)
-                actor_loss += config.loss_w_dcy * _weight_decay(self.actor)
+            if config.weight_decay > 0:
+                critic_loss += config.weight_decay * _weight_decay(self.critic)
+                actor_loss += config.weight_decay * _weight_decay(self.actor)
         # Both gradients are taken before either network moves, as in the original's single run.
         critic_gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
         actor_gradients = tape.gradient(actor_loss, self.actor.trainable_variables)
@@ -216,9 +216,9 @@ class Agent:
 
     def finalize_rollout(self, rewards) -> None:
         """Moves the reward baseline toward the mean of this roll-out's ``rewards``."""
-        if not self.config.enbl_bsln_func:
+        if not self.config.use_baseline:
             return
         mean = float(np.mean(rewards))
-        decay = self.config.bsln_decy_rate
+        decay = self.config.baseline_decay_rate
         self.reward_baseline = (mean if self.reward_baseline is None
                                 else decay * self.reward_baseline + (1.0 - decay) * mean)

@@ -37,13 +37,13 @@ class NoiseSchedule:
 class TimeDecaySchedule(NoiseSchedule):
     """Multiplies the standard deviation by a constant at every roll-out after warm-up.
 
-    The constant, ``(std_finl / std_init) ** (1 / nb_rlouts)``, reaches ``std_finl`` after
-    ``nb_rlouts`` decayed roll-outs.
+    The constant, ``(std_finl / std_init) ** (1 / rollouts)``, reaches ``std_finl`` after
+    ``rollouts`` decayed roll-outs.
     """
 
-    def __init__(self, std_init: float, std_finl: float, nb_rlouts: int):
+    def __init__(self, std_init: float, std_finl: float, rollouts: int):
         super().__init__(std_init)
-        self.decay_rate = (std_finl / std_init) ** (1.0 / nb_rlouts)
+        self.decay_rate = (std_finl / std_init) ** (1.0 / rollouts)
 
     def start_rollout(self) -> None:
         self.std *= self.decay_rate
@@ -71,16 +71,16 @@ class AdaptiveSchedule(NoiseSchedule):
 
 
 NOISE_SCHEDULES: dict[str, Callable[[DdpgConfig, int], NoiseSchedule]] = {
-    "tdecy": lambda config, nb_rlouts: TimeDecaySchedule(
-        config.noise_std_init, config.noise_std_finl, nb_rlouts),
+    "tdecy": lambda config, rollouts: TimeDecaySchedule(
+        config.noise_std_initial, config.noise_std_final, rollouts),
     "adapt": lambda config, _: AdaptiveSchedule(
-        config.noise_std_init, config.noise_dst_finl, config.noise_adpt_rat),
+        config.noise_std_initial, config.noise_distance_target, config.noise_adapt_factor),
 }
 
 
-def create_noise_schedule(config: DdpgConfig, nb_rlouts: int) -> NoiseSchedule:
-    """The schedule named by ``config.noise_prtl``."""
-    return NOISE_SCHEDULES[config.noise_prtl](config, nb_rlouts)
+def create_noise_schedule(config: DdpgConfig, rollouts: int) -> NoiseSchedule:
+    """The schedule named by ``config.noise_schedule``."""
+    return NOISE_SCHEDULES[config.noise_schedule](config, rollouts)
 
 
 def add_action_noise(actions: np.ndarray, std: float, low: float, high: float,

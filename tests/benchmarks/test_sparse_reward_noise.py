@@ -13,8 +13,8 @@ def _search_dir(tmp_path, trials):
     directory = tmp_path / "search"
     directory.mkdir()
     (directory / "search.json").write_text(json.dumps({
-        "backend": "ddpg", "prune_ratio": 0.5, "lrn_rate_rg": 1e-4, "nb_iters_rg": 2,
-        "lrn_rate_ft": 1e-3, "nb_iters_ft": 3, "nb_iters_feval": 1}))
+        "backend": "ddpg", "prune_ratio": 0.5, "regression_learning_rate": 1e-4, "regression_steps": 2,
+        "finetune_learning_rate": 1e-3, "finetune_steps": 3, "reward_batches": 1}))
     (directory / "trials.jsonl").write_text("".join(
         json.dumps({"trial": i, "reward": 0.5, "projected": keep}) + "\n"
         for i, keep in enumerate(trials)))
@@ -25,7 +25,7 @@ def test_load_search_turns_keep_ratios_into_zero_counts_at_the_overall_target(tm
     directory = _search_dir(tmp_path, [{"keep_000": 0.5, "keep_001": 0.5},
                                        {"keep_000": 0.9, "keep_001": 0.4}])
     settings, plans = sparse_reward_noise.load_search(directory, [1, 2], [72, 80])
-    assert (settings.prune_ratio, settings.nb_iters_ft, settings.lrn_rate_rg) == (0.5, 3, 1e-4)
+    assert (settings.prune_ratio, settings.finetune_steps, settings.regression_learning_rate) == (0.5, 3, 1e-4)
     assert plans["trial 1"] == [36, 40]
     assert sum(plans["trial 2"]) == 76 and plans["trial 2"][0] < plans["trial 2"][1]
     with pytest.raises(ValueError, match=r"trial numbers in \[1, 2\].*Received: 3"):

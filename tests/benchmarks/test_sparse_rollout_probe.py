@@ -17,7 +17,7 @@ def test_variant_parse_and_its_error():
 def test_probe_rows_and_a_roll_out_without_training_scores_the_pruned_model():
     rows = sparse_rollout_probe.probe(
         digits_convnet(), DataConfig(batch_size=32), [0.5, 0.75],
-        [Variant(1e-3, 0, 1e-3, 0), Variant(1e-3, 2, 1e-3, 2)], nb_iters_feval=2, seed=0)
+        [Variant(1e-3, 0, 1e-3, 0), Variant(1e-3, 2, 1e-3, 2)], reward_batches=2, seed=0)
     assert [(row["ratio"], row["variant"]) for row in rows] == [
         (0.5, "rg 0 x 0.001, ft 0 x 0.001"), (0.5, "rg 2 x 0.001, ft 2 x 0.001"),
         (0.75, "rg 0 x 0.001, ft 0 x 0.001"), (0.75, "rg 2 x 0.001, ft 2 x 0.001")]

@@ -14,7 +14,7 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 def _config(data_dir, **overrides):
     values = {"dataset": "cifar10", "data_dir": str(data_dir), "batch_size": 8,
-              "batch_size_eval": 5, "nb_smpls_val": 10, "shuffle_buffer": 64}
+              "batch_size_eval": 5, "validation_size": 10, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 
@@ -28,7 +28,7 @@ def test_contract(tmp_path):
 
 def test_reads_pixels_and_labels_in_file_order(tmp_path):
     arrays = write_cifar10_binary(tmp_path, nb_train_per_file=6, nb_eval=7, nb_train_files=3)
-    dataset = create_dataset(_config(tmp_path, nb_smpls_val=4))
+    dataset = create_dataset(_config(tmp_path, validation_size=4))
     expected = (arrays["x_eval"] - np.array(CIFAR_MEAN)) / np.array(CIFAR_STD)
     images, labels = zip(*dataset.eval_dataset().as_numpy_iterator())
     np.testing.assert_allclose(np.concatenate(images), expected, atol=1e-5)
@@ -40,7 +40,7 @@ def test_reads_pixels_and_labels_in_file_order(tmp_path):
 def test_training_augmentation_is_a_shifted_and_maybe_flipped_window(tmp_path):
     """Each augmented image is a window of the normalised image zero-padded by 4 pixels."""
     arrays = write_cifar10_binary(tmp_path, nb_train_per_file=16, nb_eval=2, nb_train_files=1)
-    dataset = create_dataset(_config(tmp_path, batch_size=16, nb_smpls_val=0))
+    dataset = create_dataset(_config(tmp_path, batch_size=16, validation_size=0))
     images, labels = next(iter(dataset.train_dataset()))
     normalised = (arrays["x_train"] - np.array(CIFAR_MEAN)) / np.array(CIFAR_STD)
     padded = np.pad(normalised, [(0, 0), (4, 4), (4, 4), (0, 0)])
@@ -94,6 +94,6 @@ def test_bad_label_names_the_file(tmp_path):
     data = bytearray(path.read_bytes())
     data[3073] = 10  # label of the second record
     path.write_bytes(bytes(data))
-    dataset = create_dataset(_config(tmp_path, nb_smpls_val=1))
+    dataset = create_dataset(_config(tmp_path, validation_size=1))
     with pytest.raises(DataError, match=r"label 10 in record 1 of .*test_batch\.bin"):
         dataset.eval_dataset()

@@ -15,7 +15,7 @@ def _dataset(**overrides):
 
 def test_splits_and_shapes():
     dataset = _dataset()
-    assert (dataset.nb_smpls_train, dataset.nb_smpls_eval, dataset.nb_smpls_val) == (1437, 360, 200)
+    assert (dataset.train_size, dataset.eval_size, dataset.validation_size) == (1437, 360, 200)
     images, labels = next(iter(dataset.train_dataset()))
     assert images.shape == (16, 8, 8, 1) and images.dtype == "float32" and labels.dtype == "int32"
 

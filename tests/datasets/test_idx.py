@@ -13,7 +13,7 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 def _config(data_dir, dataset="mnist", **overrides):
     values = {"dataset": dataset, "data_dir": str(data_dir), "batch_size": 8, "batch_size_eval": 4,
-              "nb_smpls_val": 8, "shuffle_buffer": 64}
+              "validation_size": 8, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 
@@ -43,7 +43,7 @@ def test_mnist_does_not_flip_fmnist_does(tmp_path):
     write_idx_dataset(tmp_path, nb_train=64, nb_eval=4)
     write_idx(os.path.join(tmp_path, "train-images-idx3-ubyte.gz"), images)
     for name, expect_flips in (("mnist", False), ("fmnist", True)):
-        dataset = create_dataset(_config(tmp_path, name, batch_size=64, nb_smpls_val=0))
+        dataset = create_dataset(_config(tmp_path, name, batch_size=64, validation_size=0))
         batch = next(iter(dataset.train_dataset()))[0].numpy()[..., 0]
         left_heavy = batch[:, :, :14].sum(axis=(1, 2)) > batch[:, :, 14:].sum(axis=(1, 2))
         assert left_heavy.all() != expect_flips

@@ -11,7 +11,7 @@ from tests.fixtures.dataset_checks import check_dataset_contract
 
 def _config(data_dir, **overrides):
     values = {"dataset": "ilsvrc12", "data_dir": str(data_dir), "batch_size": 4,
-              "batch_size_eval": 4, "nb_smpls_val": 4, "shuffle_buffer": 16, "image_size": 24}
+              "batch_size_eval": 4, "validation_size": 4, "shuffle_buffer": 16, "image_size": 24}
     values.update(overrides)
     return DataConfig(**values)
 
@@ -28,14 +28,14 @@ def test_contract(tmp_path):
 def test_defaults(tmp_path):
     write_ilsvrc12_tfrecords(tmp_path, nb_train=2, nb_eval=1, train_shards=1)
     dataset = create_dataset(DataConfig(dataset="ilsvrc12", data_dir=str(tmp_path)))
-    assert dataset.input_shape == (224, 224, 3) and dataset.default_nb_smpls_val == 10_000
+    assert dataset.input_shape == (224, 224, 3) and dataset.default_validation_size == 10_000
 
 
 def test_official_shard_counts_need_no_reading(tmp_path, monkeypatch):
     write_ilsvrc12_tfrecords(tmp_path, nb_train=4, nb_eval=2, train_shards=2, eval_shards=1)
     monkeypatch.setattr(ilsvrc12, "OFFICIAL_SHARDS", {"train": 2, "validation": 1})
     dataset = create_dataset(_config(tmp_path))
-    assert (dataset.nb_smpls_train, dataset.nb_smpls_eval) == (1_281_167, 50_000)
+    assert (dataset.train_size, dataset.eval_size) == (1_281_167, 50_000)
 
 
 def test_eval_preprocessing_subtracts_the_rgb_mean(tmp_path):
@@ -43,7 +43,7 @@ def test_eval_preprocessing_subtracts_the_rgb_mean(tmp_path):
     for prefix in ("train", "validation"):
         with tf.io.TFRecordWriter(str(tmp_path / f"{prefix}-00000-of-00001")) as writer:
             writer.write(ilsvrc12_example(np.tile(colour, (30, 60, 1)), 7))
-    dataset = create_dataset(_config(tmp_path, nb_smpls_val=0))
+    dataset = create_dataset(_config(tmp_path, validation_size=0))
     images, labels = next(dataset.eval_dataset().as_numpy_iterator())
     assert images.shape == (1, 24, 24, 3) and labels.tolist() == [7]
     np.testing.assert_allclose(images[0], np.broadcast_to(colour - np.array(ilsvrc12.RGB_MEAN),
@@ -83,7 +83,7 @@ def test_truncated_shard_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     dataset = create_dataset(_config(tmp_path))
     with pytest.raises(DataError, match=r"train-00001-of-00002' of \d+ bytes.*truncated"):
-        _ = dataset.nb_smpls_train
+        _ = dataset.train_size
 
 
 def test_records_without_label_are_rejected(tmp_path):

@@ -15,7 +15,7 @@ CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 def _config(data_dir, dataset="image_folder", **overrides):
     values = {"dataset": dataset, "data_dir": str(data_dir), "batch_size": 4, "batch_size_eval": 4,
-              "nb_smpls_val": 6, "shuffle_buffer": 64}
+              "validation_size": 6, "shuffle_buffer": 64}
     values.update(overrides)
     return DataConfig(**values)
 
@@ -38,13 +38,13 @@ def test_image_folder_contract(tmp_path):
 def test_image_folder_pixels_labels_and_resizing(tmp_path):
     written = write_image_folder(tmp_path, class_names=("zebra", "ant"),
                                  nb_per_class={"train": 2, "test": 2}, image_size=8)
-    dataset = create_dataset(_config(tmp_path, image_size=8, nb_smpls_val=1))
+    dataset = create_dataset(_config(tmp_path, image_size=8, validation_size=1))
     images, labels = _eval_arrays(dataset)
     np.testing.assert_allclose(images, written["test"]["images"] / 127.5 - 1, atol=1e-6)
     np.testing.assert_array_equal(labels, [0, 0, 1, 1])  # ant < zebra
-    resized = create_dataset(_config(tmp_path, image_size=4, nb_smpls_val=1))
+    resized = create_dataset(_config(tmp_path, image_size=4, validation_size=1))
     assert _eval_arrays(resized)[0].shape == (4, 4, 4, 3)
-    assert create_dataset(_config(tmp_path, nb_smpls_val=1)).input_shape == (32, 32, 3)
+    assert create_dataset(_config(tmp_path, validation_size=1)).input_shape == (32, 32, 3)
 
 
 def test_jpeg_and_bmp_and_hidden_files(tmp_path):
@@ -54,8 +54,8 @@ def test_jpeg_and_bmp_and_hidden_files(tmp_path):
                tmp_path / "train" / "cat" / "extra.BMP")
     (tmp_path / "train" / "cat" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     (tmp_path / "README.txt").write_text("top-level files are ignored")
-    dataset = create_dataset(_config(tmp_path, nb_smpls_val=1))
-    assert dataset.nb_smpls_train == 7 and dataset.nb_smpls_eval == 3
+    dataset = create_dataset(_config(tmp_path, validation_size=1))
+    assert dataset.train_size == 7 and dataset.eval_size == 3
     assert len(dataset.calibration_images(7)) == 7
 
 
@@ -75,14 +75,14 @@ def test_cifar10_folder_contract_and_pixels(tmp_path):
 def test_cifar10_folder_resizes_other_sizes(tmp_path):
     write_image_folder(tmp_path, class_names=CIFAR_CLASSES, nb_per_class={"train": 1, "test": 1},
                        image_size=20)
-    dataset = create_dataset(_config(tmp_path, "cifar10_folder", nb_smpls_val=2))
+    dataset = create_dataset(_config(tmp_path, "cifar10_folder", validation_size=2))
     assert _eval_arrays(dataset)[0].shape == (10, 32, 32, 3)
 
 
 def test_cifar10_folder_needs_ten_classes(tmp_path):
     write_image_folder(tmp_path, nb_per_class={"train": 1, "test": 1})
     with pytest.raises(DataError, match="Expected 10 class directories"):
-        create_dataset(_config(tmp_path, "cifar10_folder", nb_smpls_val=1))
+        create_dataset(_config(tmp_path, "cifar10_folder", validation_size=1))
 
 
 def test_non_image_file_is_named(tmp_path):

@@ -27,7 +27,7 @@ def test_export_model_returns_the_report_it_writes(digits, tmp_path):
     helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig(tiny=True))
     model = helper.build_model(digits.input_shape, digits.nb_classes)
     lines = []
-    report = pipeline.export_model(model, digits, tmp_path / "out", nb_calibration=16,
+    report = pipeline.export_model(model, digits, tmp_path / "out", calibration_size=16,
                                    nb_parity_images=150, log=lines.append)
     assert report.nb_parity_images == 150  # spans two evaluation batches of 100
     assert report.int8_audit.passed
@@ -52,7 +52,7 @@ def _hashes(directory):
 def test_a_failed_export_leaves_the_earlier_export_as_it_was(lenet, digits, tmp_path,
                                                              monkeypatch):
     out = tmp_path / "out"
-    report = pipeline.export_model(lenet, digits, out, nb_calibration=16, nb_parity_images=16,
+    report = pipeline.export_model(lenet, digits, out, calibration_size=16, nb_parity_images=16,
                                    log=lambda line: None)
     assert report.float_path == str(out / "model.tflite") and report.out_dir == str(out)
     assert sorted(path.name for path in out.iterdir()) == [
@@ -60,7 +60,7 @@ def test_a_failed_export_leaves_the_earlier_export_as_it_was(lenet, digits, tmp_
     before = _hashes(out)
     monkeypatch.setattr(pipeline, "max_abs_logit_diff", lambda *args: 1e30)
     with pytest.raises(pipeline.ExportError, match="left as they were"):
-        pipeline.export_model(keras.models.clone_model(lenet), digits, out, nb_calibration=16,
+        pipeline.export_model(keras.models.clone_model(lenet), digits, out, calibration_size=16,
                               nb_parity_images=16, log=lambda line: None)
     assert sorted(path.name for path in out.iterdir()) == sorted(before)
     assert _hashes(out) == before
@@ -72,7 +72,7 @@ def test_a_stale_staging_directory_is_removed_by_the_next_export(lenet, digits, 
     stale = tmp_path / f"{pipeline.STAGING_PREFIX}{dead.pid}"
     stale.mkdir()
     (stale / "model.tflite").write_bytes(b"half a model")
-    pipeline.export_model(lenet, digits, tmp_path, nb_calibration=16, nb_parity_images=16,
+    pipeline.export_model(lenet, digits, tmp_path, calibration_size=16, nb_parity_images=16,
                           log=lambda line: None)
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "export.json", "model.tflite", "model_int8.tflite"]

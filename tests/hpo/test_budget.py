@@ -63,7 +63,7 @@ def test_no_backend_ever_evaluates_a_candidate_over_budget(backend):
             measured.append(budget.measure(candidate))
             return -float(np.var(list(candidate.values()))) + budget.measure(candidate)
 
-        options = {"nb_rlouts": 12, "nb_rlouts_min": 2} if backend == "ddpg" else {}
+        options = {"rollouts": 12, "warmup_rollouts": 2} if backend == "ddpg" else {}
         result = run_search(create_optimizer(backend, space, seed=round_index, **options), objective,
                             12, budget=budget, log=lambda line: None)
         assert len(measured) == 12

@@ -15,9 +15,9 @@ def test_registered_as_ddpg():
 
 
 def test_ask_gives_candidates_of_mixed_spaces():
-    space = SearchSpace([Continuous("lrn_rate", 1e-4, 1e-1, log=True), Integer("bits", 2, 8),
+    space = SearchSpace([Continuous("learning_rate", 1e-4, 1e-1, log=True), Integer("bits", 2, 8),
                          Categorical("option", ("a", "b", "c"))])
-    search = DdpgSearch(space, seed=0, config=SMALL, nb_rlouts=10, nb_rlouts_min=10)
+    search = DdpgSearch(space, seed=0, config=SMALL, rollouts=10, warmup_rollouts=10)
     for _ in range(3):
         candidate = search.ask()
         assert space.validate(candidate) == candidate
@@ -27,7 +27,7 @@ def test_ask_gives_candidates_of_mixed_spaces():
 
 def test_tell_learns_from_exactly_the_told_candidate():
     space = SearchSpace(per_layer("keep", 3, 0.0, 1.0))
-    search = DdpgSearch(space, seed=0, config=SMALL, nb_rlouts=10, nb_rlouts_min=1)
+    search = DdpgSearch(space, seed=0, config=SMALL, rollouts=10, warmup_rollouts=1)
     search.ask()  # the told candidate below is not this one (e.g. its budget projection)
     search.tell({"keep_000": 0.2, "keep_001": 0.9, "keep_002": 0.4}, reward=-1.5)
     arrays = search.agent.buffer.arrays
@@ -47,8 +47,8 @@ def test_tell_learns_from_exactly_the_told_candidate():
 def test_layer_features_are_scaled_per_column():
     space = SearchSpace(per_layer("keep", 3, 0.0, 1.0))
     features = np.array([[2.0, -4.0, 0.0], [1.0, 2.0, 0.0], [0.0, 1.0, 0.0]])
-    search = DdpgSearch(space, layer_features=features, config=SMALL, nb_rlouts=4,
-                        nb_rlouts_min=2)
+    search = DdpgSearch(space, layer_features=features, config=SMALL, rollouts=4,
+                        warmup_rollouts=2)
     np.testing.assert_allclose(search.layer_features,
                                [[1.0, -1.0, 0.0], [0.5, 0.5, 0.0], [0.0, 0.25, 0.0]])
     assert search.agent.state_dim == 5
@@ -57,8 +57,8 @@ def test_layer_features_are_scaled_per_column():
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"nb_rlouts": 0}, "Expected `nb_rlouts` >= 1. Received: nb_rlouts=0"),
-    ({"nb_rlouts_min": 0}, "Expected `nb_rlouts_min` >= 1"),
+    ({"rollouts": 0}, "Expected `rollouts` >= 1. Received: rollouts=0"),
+    ({"warmup_rollouts": 0}, "Expected `warmup_rollouts` >= 1"),
     ({"layer_features": np.ones((2, 4))}, r"Expected finite layer_features of shape \[3, k\]"),
     ({"layer_features": np.full((3, 1), np.nan)}, "Expected finite layer_features"),
 ])
@@ -71,7 +71,7 @@ def test_same_seed_gives_same_candidates_and_resume_draws_fresh_noise():
     space = SearchSpace(per_layer("keep", 4, 0.0, 1.0))
 
     def candidates(seed, nb_rounds=5):
-        search = DdpgSearch(space, seed=seed, config=SMALL, nb_rlouts=10, nb_rlouts_min=2)
+        search = DdpgSearch(space, seed=seed, config=SMALL, rollouts=10, warmup_rollouts=2)
         result = []
         for _ in range(nb_rounds):  # training starts at the second round
             result.append(search.ask())
@@ -90,7 +90,7 @@ def test_search_learns_per_layer_targets():
     nb_layers, nb_episodes, window = 8, 200, 30
     space = SearchSpace(per_layer("keep", nb_layers, 0.0, 1.0))
     target = np.linspace(0.2, 0.8, nb_layers)
-    search = DdpgSearch(space, seed=0, nb_rlouts=nb_episodes, nb_rlouts_min=50)
+    search = DdpgSearch(space, seed=0, rollouts=nb_episodes, warmup_rollouts=50)
     rewards = []
     for _ in range(nb_episodes):
         candidate = search.ask()

@@ -24,8 +24,8 @@ def _kept(values):
 
 def _search(**changes):
     settings = dict(prefix="keep", nb_layers=len(SIZES), low=0.2, high=1.0, budget_kind="params",
-                    budget_limit=0.5, measure=_kept, backend="random", seed=0, nb_rlouts=6,
-                    nb_rlouts_min=2, first=[[0.5] * len(SIZES)],
+                    budget_limit=0.5, measure=_kept, backend="random", seed=0, rollouts=6,
+                    warmup_rollouts=2, first=[[0.5] * len(SIZES)],
                     layer_features=np.asarray([[i, s] for i, s in enumerate(SIZES)], float),
                     description={"reward": "toy"})
     settings.update(changes)
@@ -48,7 +48,7 @@ def test_proposes_and_scores_what_the_hand_built_search_did(tmp_path, backend):
     search = _search(backend=backend)
     space = SearchSpace(per_layer("keep", len(SIZES), 0.2, 1.0))
     budget = Budget("params", 0.5, lambda c: _kept([c[n] for n in names]), fill=True)
-    options = ({"layer_features": search.layer_features, "nb_rlouts": 6, "nb_rlouts_min": 2}
+    options = ({"layer_features": search.layer_features, "rollouts": 6, "warmup_rollouts": 2}
                if backend == "ddpg" else {})
     optimizer = create_optimizer(backend, space, seed=0, **options)
     store = TrialStore(str(tmp_path / "by_hand"),
@@ -90,9 +90,9 @@ def test_integer_values_in_a_decision_order_come_back_in_layer_order(tmp_path):
     assert search.space().names == ["bits_002", "bits_000", "bits_003", "bits_001"]
     assert all(isinstance(d, Integer) for d in search.space())
     assert search.optimizer_options() == {}  # DDPG's options only for DDPG
-    ddpg = dataclasses.replace(search, backend="ddpg", nb_rlouts_min=50)
+    ddpg = dataclasses.replace(search, backend="ddpg", warmup_rollouts=50)
     options = ddpg.optimizer_options()
-    assert options["nb_rlouts_min"] == 6  # at most the roll-outs
+    assert options["warmup_rollouts"] == 6  # at most the roll-outs
     assert options["layer_features"][:, 0].tolist() == [2, 0, 3, 1]  # rows in decision order
     result = run_layer_search(search, lambda bits: told.append(bits) or float(bits[0]),
                               store_dir=None, log=_silent)
@@ -142,7 +142,7 @@ def test_stops_once_the_optimizer_re_proposes_a_scored_plan_patience_times(tmp_p
     monkeypatch.setattr(hpo.layer_search, "create_optimizer",
                         lambda name, space, seed, **options: RepeatingSearch(space, seed))
     scored, lines = [], []
-    search = _search(nb_rlouts=40, patience=4)
+    search = _search(rollouts=40, patience=4)
     result = run_layer_search(search, lambda v: scored.append(v) or _reward(v),
                               store_dir=str(tmp_path), log=lines.append)
     # the first plan, 4 distinct asks (the warm-up and 2 more), the repeated plan scored once,
@@ -166,14 +166,14 @@ def test_repeats_during_the_warm_up_do_not_stop_the_search(tmp_path, monkeypatch
 
     monkeypatch.setattr(hpo.layer_search, "create_optimizer",
                         lambda name, space, seed, **options: WarmUpRepeats(space, seed, 8))
-    result = run_layer_search(_search(nb_rlouts=40, patience=4), _reward, store_dir=None,
+    result = run_layer_search(_search(rollouts=40, patience=4), _reward, store_dir=None,
                               log=_silent)
     assert len(result.trials) == 8 + 4  # repeats count from trial 9 on
 
 
 def test_default_patience_never_stops_a_search_that_keeps_finding_new_plans(tmp_path):
     assert DEFAULT_PATIENCE == _search().patience
-    result = run_layer_search(_search(nb_rlouts=25), _reward, store_dir=None, log=_silent)
+    result = run_layer_search(_search(rollouts=25), _reward, store_dir=None, log=_silent)
     assert len(result.trials) == 25 and not result.stopped_early
 
 
@@ -182,7 +182,7 @@ def test_default_patience_never_stops_a_search_that_keeps_finding_new_plans(tmp_
     ({"first": [[0.5, 0.5]]}, "Expected 4 values in each first plan"),
     ({"budget_kind": "watts"}, "budget kind"),
     ({"patience": 0}, "patience >= 1"),
-    ({"nb_rlouts": 0}, "nb_rlouts >= 1"),
+    ({"rollouts": 0}, "rollouts >= 1"),
 ])
 def test_bad_searches_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -25,7 +25,7 @@ _SCRIPT = textwrap.dedent("""
 
     directory, backend, nb_trials, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     space = SearchSpace([Continuous("x1", -5.0, 10.0), Continuous("x2", 0.0, 15.0)])
-    options = {"nb_rlouts": nb_trials, "nb_rlouts_min": 2} if backend == "ddpg" else {}
+    options = {"rollouts": nb_trials, "warmup_rollouts": 2} if backend == "ddpg" else {}
     optimizer = create_optimizer(backend, space, seed=3, **options)
     store = TrialStore(directory, search_description(optimizer, backend, None))
 
@@ -90,7 +90,7 @@ def test_first_candidates_are_the_first_trials_and_a_resume_skips_them(tmp_path,
     evaluated = []
 
     def search(nb_trials):
-        options = {"nb_rlouts": 5, "nb_rlouts_min": 2} if backend == "ddpg" else {}
+        options = {"rollouts": 5, "warmup_rollouts": 2} if backend == "ddpg" else {}
         optimizer = create_optimizer(backend, space, seed=0, **options)
         store = TrialStore(str(tmp_path), search_description(optimizer, backend, None))
         return run_search(optimizer, lambda c: evaluated.append(dict(c)) or -c["x"], nb_trials,

@@ -47,7 +47,7 @@ def _unknown_net(tmp_path):
 
 
 def _negative_ratio(tmp_path):
-    return ["lenet_at_digits", "--nb_epochs_rat=-0.5"], ["nb_epochs_rat", "-0.5"]
+    return ["lenet_at_digits", "--nb_epochs_rat=-0.5"], ["--nb_epochs_rat", "-0.5"]
 
 
 def _bad_resnet_size(tmp_path):

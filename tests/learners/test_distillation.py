@@ -14,7 +14,7 @@ def _constant_model(logits):
 
 def test_soft_cross_entropy_at_temperature():
     teacher_logits = [2.0, 0.0, -2.0]
-    loss = DistillationLoss(_constant_model(teacher_logits), DistillationConfig(loss_w_dst=3.0, tempr_dst=2.0))
+    loss = DistillationLoss(_constant_model(teacher_logits), DistillationConfig(loss_weight=3.0, temperature=2.0))
     student_logits = tf.constant([[0.0, 1.0, 0.0]])
     value = loss(tf.zeros((1, 2)), student_logits).numpy()
 
@@ -26,7 +26,7 @@ def test_soft_cross_entropy_at_temperature():
 
 def test_gradient_vanishes_when_student_matches_teacher():
     logits = [1.0, -1.0, 0.5]
-    loss = DistillationLoss(_constant_model(logits), DistillationConfig(loss_w_dst=4.0, tempr_dst=4.0))
+    loss = DistillationLoss(_constant_model(logits), DistillationConfig(loss_weight=4.0, temperature=4.0))
     student = tf.Variable([logits])
     with tf.GradientTape() as tape:
         value = loss(tf.zeros((1, 2)), student)

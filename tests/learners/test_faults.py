@@ -110,7 +110,7 @@ def test_a_rerun_with_other_settings_stops_and_one_with_other_log_steps_resumes(
                                                                             pretrained):
     shutil.copytree(pretrained.parent, tmp_path, dirs_exist_ok=True)  # a finished full-prec run
     out = tmp_path / "models_full-prec"
-    recorded = json.loads((out / "run_config.json").read_text())["train"]["lrn_rate_init"]
+    recorded = json.loads((out / "run_config.json").read_text())["train"]["learning_rate"]
     flags = (*TINY_FLAGS, "--nb_epochs_rat=0.1", "--enbl_export=false")  # train_tiny_lenet's
     before = {directory: _hashes(directory) for directory in (out, tmp_path / "models")}
     changed = run_cli("lenet_at_digits", *flags, "--lrn_rate_init=0.0123", cwd=str(tmp_path))

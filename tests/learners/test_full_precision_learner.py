@@ -23,8 +23,8 @@ def tiny_config(tmp_path, **overrides) -> RunConfig:
         "learner": "full-prec", "net": "lenet_at_digits", "model_dir": str(tmp_path / "models"),
         "save_dir": str(tmp_path / "out"), "log_dir": str(tmp_path / "logs"),
         "data": DataConfig(batch_size=32), "net_config": NetConfig(tiny=True),
-        "train": TrainConfig(nb_iters_train=300, lrn_rate_init=0.02, batch_size_norm=32,
-                          loss_w_dcy=1e-4, summ_step=50, save_step=150),
+        "train": TrainConfig(train_steps=300, learning_rate=0.02, reference_batch_size=32,
+                          weight_decay=1e-4, summary_step=50, save_step=150),
         "export": ExportConfig(enabled=False)}
     values.update(overrides)
     return RunConfig(**values)
@@ -63,7 +63,7 @@ def test_finished_run_is_not_retrained(tmp_path):
 
 def test_a_run_killed_during_export_is_not_completed_and_its_rerun_exports_without_retraining(
         tmp_path):
-    config = tiny_config(tmp_path, export=ExportConfig(nb_calibration=32, benchmark=False))
+    config = tiny_config(tmp_path, export=ExportConfig(calibration_size=32, benchmark=False))
     metrics_path = tmp_path / "out" / "metrics.json"
     with mock.patch("learners.base.Learner.export", side_effect=KeyboardInterrupt):
         with pytest.raises(KeyboardInterrupt):
@@ -89,7 +89,7 @@ def test_distillation_trains_the_student_and_keeps_the_teacher(tmp_path):
     teacher_path = tmp_path / "models" / "tiny_lenet_at_digits.keras"
     teacher_before = keras.models.load_model(teacher_path).get_weights()
     metrics = run(tiny_config(tmp_path, save_dir=str(tmp_path / "student"),
-                              distillation=DistillationConfig(enabled=True, loss_w_dst=1.0)))
+                              distillation=DistillationConfig(enabled=True, loss_weight=1.0)))
     teacher_after = keras.models.load_model(teacher_path).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(teacher_before, teacher_after))
     assert metrics["eval"]["accuracy"] > 0.7

@@ -36,9 +36,9 @@ def _config(tmp_path, learner, **overrides):
         "learner": learner, "net": "lenet_at_digits", "model_dir": str(tmp_path / "models"),
         "save_dir": str(tmp_path / learner), "log_dir": str(tmp_path / "logs"),
         "data": DataConfig(batch_size=32), "net_config": NetConfig(tiny=True),
-        "train": TrainConfig(nb_iters_train=200, lrn_rate_init=0.02, batch_size_norm=32,
-                          loss_w_dcy=1e-4, summ_step=100, save_step=100),
-        "export": ExportConfig(nb_calibration=64, benchmark_threads=(1,), benchmark_repeats=5)}
+        "train": TrainConfig(train_steps=200, learning_rate=0.02, reference_batch_size=32,
+                          weight_decay=1e-4, summary_step=100, save_step=100),
+        "export": ExportConfig(calibration_size=64, benchmark_threads=(1,), benchmark_repeats=5)}
     values.update(overrides)
     return RunConfig(**values)
 
@@ -49,11 +49,11 @@ _SMALL = {
     **{name: {"settings": _UNIFORM_HALF}
        for name in ("channel", "chn-pruned-gpu", "chn-pruned-rmt")},
     "dis-chn-pruned": {"settings": DisChnPruningConfig(
-        prune_ratio=0.5, nb_iters_block=5, nb_iters_layer=1, batch_size=32)},
+        prune_ratio=0.5, block_steps=5, layer_steps=1, batch_size=32)},
     "uniform": {"settings": UniformQuantConfig(weight_bits=4, use_buckets=True)},
     "non-uniform": {"settings": NonUniformQuantConfig(weight_bits=4)},
     "weight-sparse": {"settings": WeightSparseConfig(
-        prune_ratio=0.5, prune_ratio_prtl="uniform", mask_update_step=20)},
+        prune_ratio=0.5, ratio_policy="uniform", mask_update_step=20)},
 }
 
 

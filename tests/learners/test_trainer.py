@@ -59,8 +59,8 @@ def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):
 
     dataset = create_dataset(DataConfig(batch_size=32))
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
-    config = TrainConfig(optimizer="adam", lrn_rate_init=1e-2, batch_size_norm=32,
-                         nb_iters_train=100, loss_w_dcy=0.0, summ_step=50, save_step=100)
+    config = TrainConfig(optimizer="adam", learning_rate=1e-2, reference_batch_size=32,
+                         train_steps=100, weight_decay=0.0, summary_step=50, save_step=100)
     event_log = EventLog(str(tmp_path / "logs" / "events.jsonl"))
     trainer = Trainer(model, dataset, config, strategy=tf.distribute.get_strategy(),
                       checkpoint_dir=str(tmp_path / "checkpoints"), event_log=event_log)
@@ -90,8 +90,8 @@ def test_the_same_seeded_training_ends_with_the_same_weights_whatever_ran_before
                               keras.layers.BatchNormalization(), keras.layers.ReLU(),
                               keras.layers.Flatten(), keras.layers.Dense(10)])
     initial = model.get_weights()
-    config = TrainConfig(lrn_rate_init=0.05, batch_size_norm=32, nb_iters_train=20,
-                         summ_step=10, save_step=20)
+    config = TrainConfig(learning_rate=0.05, reference_batch_size=32, train_steps=20,
+                         summary_step=10, save_step=20)
 
     def train(name):
         model.set_weights(initial)
@@ -193,8 +193,8 @@ _REPLICA_SCRIPT = textwrap.dedent("""
         helper = nets.create_model_helper("lenet_at_digits", nets.NetConfig(tiny=True))
         per_replica = 32 // strategy.num_replicas_in_sync
         data = datasets.create_dataset(datasets.DataConfig(batch_size=per_replica, augment=False))
-        config = TrainConfig.from_defaults(helper.train_defaults(), nb_iters_train=30,
-                                           summ_step=10, save_step=1000)
+        config = TrainConfig.from_defaults(helper.train_defaults(), train_steps=30,
+                                           summary_step=10, save_step=1000)
         keras.utils.set_random_seed(0)
         with strategy.scope():
             model = helper.build_model(data.input_shape, data.nb_classes)
@@ -215,7 +215,7 @@ _REPLICA_SCRIPT = textwrap.dedent("""
                                                        data_dir=sys.argv[1] + "/cifar", batch_size=4))
     with strategy.scope():
         resnet = helper.build_model(data.input_shape, data.nb_classes)
-    config = TrainConfig.from_defaults(helper.train_defaults(), nb_iters_train=3, save_step=1000)
+    config = TrainConfig.from_defaults(helper.train_defaults(), train_steps=3, save_step=1000)
     Trainer(resnet, data, config, strategy=strategy, checkpoint_dir=sys.argv[1] + "/resnet").train()
     moving_mean = resnet.get_layer("stem_bn").moving_mean.numpy()
 
@@ -238,7 +238,7 @@ def test_two_replicas_learn_what_one_replica_learns(tmp_path):
     assert numbers["batch_norm_updated"]
 
 
-def _linear_trainer(checkpoint_dir, nb_iters_train, save_step=10, event_log=None):
+def _linear_trainer(checkpoint_dir, train_steps, save_step=10, event_log=None):
     import tensorflow as tf
 
     from learners.config import TrainConfig
@@ -246,8 +246,8 @@ def _linear_trainer(checkpoint_dir, nb_iters_train, save_step=10, event_log=None
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
-    config = TrainConfig(lrn_rate_init=0.05, batch_size_norm=32, nb_iters_train=nb_iters_train,
-                         summ_step=10, save_step=save_step)
+    config = TrainConfig(learning_rate=0.05, reference_batch_size=32, train_steps=train_steps,
+                         summary_step=10, save_step=save_step)
     return Trainer(model, create_dataset(DataConfig(batch_size=32)), config,
                    strategy=tf.distribute.get_strategy(), checkpoint_dir=str(checkpoint_dir),
                    event_log=event_log)

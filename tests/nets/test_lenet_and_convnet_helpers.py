@@ -41,7 +41,7 @@ def test_lenet_helpers_share_defaults_but_not_datasets():
     cifar = create_model_helper("lenet_at_cifar10", NetConfig())
     assert (mnist.default_dataset, cifar.default_dataset) == ("mnist", "cifar10")
     assert mnist.train_defaults() == cifar.train_defaults()
-    assert mnist.train_defaults().lrn_rate_dcy_rates == (1.0, 0.1, 0.01, 0.001)
+    assert mnist.train_defaults().decay_rates == (1.0, 0.1, 0.01, 0.001)
 
 
 @pytest.mark.parametrize("name, shape", [("lenet_at_mnist", (28, 28, 1)),

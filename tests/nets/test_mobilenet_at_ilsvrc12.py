@@ -93,12 +93,12 @@ def test_tiny_variants_are_small(version):
 
 def test_schedules():
     v1 = create_model_helper("mobilenet_at_ilsvrc12", NetConfig()).train_defaults()
-    assert (v1.nb_epochs, v1.lrn_rate_dcy_bnds) == (100, (30, 60, 80, 90))
-    assert v1.lrn_rate_dcy_rates == (1.0, 0.1, 0.01, 0.001, 0.0001)
+    assert (v1.epochs, v1.decay_boundaries) == (100, (30, 60, 80, 90))
+    assert v1.decay_rates == (1.0, 0.1, 0.01, 0.001, 0.0001)
     v2 = create_model_helper("mobilenet_at_ilsvrc12",
                              NetConfig(mobilenet_version=2)).train_defaults()
     # The original's staircase decay: x0.98**2.5 every 2.5 epochs over 412 epochs.
-    assert v2.nb_epochs == 412
-    assert (v2.lrn_rate_schedule, v2.lrn_rate_dcy_epochs) == ("exponential", 2.5)
-    assert v2.lrn_rate_dcy_rate == pytest.approx(0.98 ** 2.5)
-    assert (v2.lrn_rate_init, v2.batch_size_norm, v2.loss_w_dcy) == (0.045, 96, 4e-5)
+    assert v2.epochs == 412
+    assert (v2.learning_rate_schedule, v2.decay_epochs) == ("exponential", 2.5)
+    assert v2.decay_rate == pytest.approx(0.98 ** 2.5)
+    assert (v2.learning_rate, v2.reference_batch_size, v2.weight_decay) == (0.045, 96, 4e-5)

@@ -65,13 +65,13 @@ def test_helper_builds_logits_model(name, options, tiny):
 def test_train_defaults_are_consistent(name, options):
     defaults = create_model_helper(name, NetConfig(**options)).train_defaults()
     TrainConfig.from_defaults(defaults)  # validates the schedule
-    if defaults.lrn_rate_schedule == "piecewise":
-        boundaries = defaults.lrn_rate_dcy_bnds
-        assert 0 < boundaries[0] and boundaries[-1] < defaults.nb_epochs
-        assert defaults.lrn_rate_dcy_rates[0] == 1.0
+    if defaults.learning_rate_schedule == "piecewise":
+        boundaries = defaults.decay_boundaries
+        assert 0 < boundaries[0] and boundaries[-1] < defaults.epochs
+        assert defaults.decay_rates[0] == 1.0
     else:
-        assert 0 < defaults.lrn_rate_dcy_epochs < defaults.nb_epochs
-    assert 0 < defaults.momentum < 1 and defaults.loss_w_dcy > 0
+        assert 0 < defaults.decay_epochs < defaults.epochs
+    assert 0 < defaults.momentum < 1 and defaults.weight_decay > 0
 
 
 def test_original_per_model_defaults():
@@ -86,16 +86,16 @@ def test_original_per_model_defaults():
     }
     for name, values in expected.items():
         defaults = create_model_helper(name, NetConfig()).train_defaults()
-        received = (defaults.lrn_rate_init, defaults.batch_size_norm, defaults.momentum,
-                    defaults.loss_w_dcy)
+        received = (defaults.learning_rate, defaults.reference_batch_size, defaults.momentum,
+                    defaults.weight_decay)
         assert received == values, name
     lenet = create_model_helper("lenet_at_mnist", NetConfig()).train_defaults()
-    assert (lenet.nb_epochs, lenet.lrn_rate_dcy_bnds) == (250, (100, 150, 200))
+    assert (lenet.epochs, lenet.decay_boundaries) == (250, (100, 150, 200))
     convnet = create_model_helper("convnet_at_fmnist", NetConfig()).train_defaults()
-    assert (convnet.nb_epochs, convnet.lrn_rate_dcy_bnds) == (160, (40, 80, 120))
-    assert convnet.lrn_rate_dcy_rates == (1.0, 0.1, 0.01, 0.001)
+    assert (convnet.epochs, convnet.decay_boundaries) == (160, (40, 80, 120))
+    assert convnet.decay_rates == (1.0, 0.1, 0.01, 0.001)
     resnet = create_model_helper("resnet_at_ilsvrc12", NetConfig()).train_defaults()
-    assert (resnet.nb_epochs, resnet.lrn_rate_dcy_bnds, resnet.batch_size) == (
+    assert (resnet.epochs, resnet.decay_boundaries, resnet.batch_size) == (
         100, (30, 60, 80, 90), 64)
 
 

@@ -76,9 +76,9 @@ def test_invalid_resnet_size_is_rejected(resnet_size):
 
 def test_train_defaults_use_modern_budget():
     defaults = create_model_helper("resnet_at_cifar10", NetConfig()).train_defaults()
-    assert defaults.nb_epochs == 160
-    assert defaults.lrn_rate_dcy_bnds == (80, 120)
-    assert defaults.lrn_rate_dcy_rates == (1.0, 0.1, 0.01)
-    assert (defaults.lrn_rate_init, defaults.batch_size_norm, defaults.momentum,
-            defaults.loss_w_dcy) == (0.1, 128, 0.9, 2e-4)
+    assert defaults.epochs == 160
+    assert defaults.decay_boundaries == (80, 120)
+    assert defaults.decay_rates == (1.0, 0.1, 0.01)
+    assert (defaults.learning_rate, defaults.reference_batch_size, defaults.momentum,
+            defaults.weight_decay) == (0.1, 128, 0.9, 2e-4)
     assert (defaults.batch_size, defaults.batch_size_eval) == (128, 100)

@@ -13,8 +13,8 @@ def _record_random(agent: Agent, count: int, rng: np.random.Generator) -> None:
 
 
 def test_training_and_noise_decay_wait_for_a_full_buffer():
-    config = DdpgConfig(noise_std_init=1.0, noise_std_finl=1e-4, **SMALL)
-    agent = Agent(3, 2, -1.0, 1.0, nb_rlouts=4, buffer_size=16, config=config)
+    config = DdpgConfig(noise_std_initial=1.0, noise_std_final=1e-4, **SMALL)
+    agent = Agent(3, 2, -1.0, 1.0, rollouts=4, buffer_size=16, config=config)
     rng = np.random.default_rng(0)
     _record_random(agent, 15, rng)
     agent.init_rollout()
@@ -33,8 +33,8 @@ def test_training_and_noise_decay_wait_for_a_full_buffer():
 
 
 def test_adaptive_noise_adapts_at_every_training_step():
-    config = DdpgConfig(noise_prtl="adapt", noise_std_init=1.0, noise_dst_finl=1e-2, **SMALL)
-    agent = Agent(3, 1, 0.0, 1.0, nb_rlouts=4, buffer_size=8, config=config)
+    config = DdpgConfig(noise_schedule="adapt", noise_std_initial=1.0, noise_distance_target=1e-2, **SMALL)
+    agent = Agent(3, 1, 0.0, 1.0, rollouts=4, buffer_size=8, config=config)
     _record_random(agent, 8, np.random.default_rng(0))
     agent.train()
     # Weight noise of std 1 moves sigmoid actions by far more than 0.01: the std shrinks.
@@ -44,7 +44,7 @@ def test_adaptive_noise_adapts_at_every_training_step():
 
 
 def test_reward_baseline_is_a_moving_average_subtracted_from_sampled_rewards():
-    agent = Agent(2, 1, 0.0, 1.0, nb_rlouts=4, buffer_size=4, config=DdpgConfig(**SMALL))
+    agent = Agent(2, 1, 0.0, 1.0, rollouts=4, buffer_size=4, config=DdpgConfig(**SMALL))
     agent.finalize_rollout([1.0, 3.0])
     assert agent.reward_baseline == pytest.approx(2.0)
     agent.finalize_rollout([4.0])
@@ -56,15 +56,15 @@ def test_reward_baseline_is_a_moving_average_subtracted_from_sampled_rewards():
     agent.train()
     np.testing.assert_allclose(seen[0], 5.0 - 2.1, rtol=1e-6)
 
-    disabled = Agent(2, 1, 0.0, 1.0, nb_rlouts=4, buffer_size=4,
-                     config=DdpgConfig(enbl_bsln_func=False, **SMALL))
+    disabled = Agent(2, 1, 0.0, 1.0, rollouts=4, buffer_size=4,
+                     config=DdpgConfig(use_baseline=False, **SMALL))
     disabled.finalize_rollout([1.0])
     assert disabled.reward_baseline is None
 
 
 def test_record_keeps_every_record_step_th_transition_and_state_statistics():
-    config = DdpgConfig(record_step=2, enbl_state_norm=True, **SMALL)
-    agent = Agent(1, 1, 0.0, 1.0, nb_rlouts=4, buffer_size=8, config=config)
+    config = DdpgConfig(record_step=2, normalize_states=True, **SMALL)
+    agent = Agent(1, 1, 0.0, 1.0, rollouts=4, buffer_size=8, config=config)
     states = np.arange(5, dtype=np.float32)[:, None]
     agent.record(states, states, np.arange(5), np.zeros(5), states + 1)
     assert len(agent.buffer) == 3
@@ -77,7 +77,7 @@ def test_actions_respect_bounds_and_noise_settings():
     rng = np.random.default_rng(0)
     states = rng.normal(size=(64, 3))
     for noise_type in ("param", "action"):
-        agent = Agent(3, 2, -1.0, 0.5, nb_rlouts=4, buffer_size=8,
+        agent = Agent(3, 2, -1.0, 0.5, rollouts=4, buffer_size=8,
                       config=DdpgConfig(noise_type=noise_type, **SMALL))
         with pytest.raises(RuntimeError, match=r"Expected init_rollout\(\) before noisy actions"):
             agent.act(states)
@@ -94,7 +94,7 @@ def test_same_seed_gives_same_actions_before_and_after_training():
     states = np.random.default_rng(1).normal(size=(5, 3))
 
     def actions(seed, nb_train_steps):
-        agent = Agent(3, 2, -1.0, 1.0, nb_rlouts=4, buffer_size=16, config=DdpgConfig(**SMALL),
+        agent = Agent(3, 2, -1.0, 1.0, rollouts=4, buffer_size=16, config=DdpgConfig(**SMALL),
                       seed=seed)
         agent.init_rollout()
         result = [agent.act(states, noisy=False), agent.act(states)]
@@ -114,11 +114,11 @@ def test_same_seed_gives_same_actions_before_and_after_training():
 @pytest.mark.parametrize("arguments,message", [
     ({"action_low": 1.0, "action_high": 1.0}, "Expected action_low < action_high"),
     ({"buffer_size": 0}, "Expected `buffer_size` >= 1. Received: buffer_size=0"),
-    ({"nb_rlouts": 0}, "Expected `nb_rlouts` >= 1"),
+    ({"rollouts": 0}, "Expected `rollouts` >= 1"),
 ])
 def test_invalid_agent_arguments(arguments, message):
     values = {"state_dim": 2, "action_dim": 1, "action_low": 0.0, "action_high": 1.0,
-              "nb_rlouts": 4, "buffer_size": 4} | arguments
+              "rollouts": 4, "buffer_size": 4} | arguments
     with pytest.raises(ValueError, match=message):
         Agent(**values)
 
@@ -151,14 +151,14 @@ class MoveToTarget:
 
 
 def test_agent_learns_to_move_to_target():
-    nb_dims, length, nb_walkers, nb_rlouts, nb_rlouts_min = 2, 20, 8, 100, 10
+    nb_dims, length, nb_walkers, rollouts, warmup_rollouts = 2, 20, 8, 100, 10
     environment = MoveToTarget(nb_dims, length)
-    agent = Agent(nb_dims, nb_dims, -1.0, 1.0, nb_rlouts,
-                  buffer_size=nb_rlouts_min * length * nb_walkers, seed=0)
+    agent = Agent(nb_dims, nb_dims, -1.0, 1.0, rollouts,
+                  buffer_size=warmup_rollouts * length * nb_walkers, seed=0)
     rng = np.random.default_rng(0)
     evaluation_starts = rng.uniform(-10.0, 10.0, (32, nb_dims))
     untrained = environment.rollout(agent, evaluation_starts, noisy=False).mean()
-    for _ in range(nb_rlouts):
+    for _ in range(rollouts):
         agent.init_rollout()
         returns = environment.rollout(agent, rng.uniform(-10.0, 10.0, (nb_walkers, nb_dims)), True)
         agent.finalize_rollout(returns / length)

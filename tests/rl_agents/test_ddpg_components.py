@@ -69,7 +69,7 @@ def test_replay_buffer_rejects_mismatched_rows():
 
 
 def test_time_decay_reaches_the_final_std_after_nb_rlouts_rollouts():
-    schedule = create_noise_schedule(DdpgConfig(noise_std_init=1.0, noise_std_finl=1e-4), 4)
+    schedule = create_noise_schedule(DdpgConfig(noise_std_initial=1.0, noise_std_final=1e-4), 4)
     assert isinstance(schedule, TimeDecaySchedule)
     values = []
     for _ in range(4):
@@ -81,8 +81,8 @@ def test_time_decay_reaches_the_final_std_after_nb_rlouts_rollouts():
 
 
 def test_adaptive_noise_shrinks_when_actions_move_too_far_and_grows_otherwise():
-    config = DdpgConfig(noise_prtl="adapt", noise_std_init=0.5, noise_dst_finl=0.1,
-                        noise_adpt_rat=2.0)
+    config = DdpgConfig(noise_schedule="adapt", noise_std_initial=0.5, noise_distance_target=0.1,
+                        noise_adapt_factor=2.0)
     schedule = create_noise_schedule(config, 10)
     assert isinstance(schedule, AdaptiveSchedule) and schedule.measures_distance
     schedule.observe_distance(0.2)

@@ -42,20 +42,20 @@ def test_config_is_frozen():
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("tau", 1.5, "Expected 0 <= `tau` <= 1. Received: tau=1.5"),
-    ("gamma", -0.1, "`gamma`"),
-    ("bsln_decy_rate", 2.0, "`bsln_decy_rate`"),
-    ("lrn_rate", 0.0, "Expected `lrn_rate` > 0. Received: lrn_rate=0.0"),
-    ("batch_size", 0, "`batch_size` > 0"),
-    ("record_step", 0, "`record_step` > 0"),
-    ("actor_width", 0, "`actor_width` > 0"),
-    ("actor_depth", 1.5, "Expected an integer `actor_depth`. Received: actor_depth=1.5"),
-    ("noise_std_init", -1.0, "`noise_std_init` > 0"),
-    ("loss_w_dcy", -1e-3, "Expected `loss_w_dcy` >= 0"),
-    ("critic_depth", -1, "`critic_depth` >= 0"),
-    ("noise_adpt_rat", 1.0, "Expected `noise_adpt_rat` > 1"),
-    ("noise_type", "gaussian", "Expected `noise_type` in ('param', 'action')"),
-    ("noise_prtl", "linear", "Expected `noise_prtl` in ('tdecy', 'adapt')"),
+    ("tau", 1.5, "Expected 0 <= --ddpg_tau <= 1. Received: --ddpg_tau=1.5"),
+    ("gamma", -0.1, "--ddpg_gamma"),
+    ("baseline_decay_rate", 2.0, "--ddpg_bsln_decy_rate"),
+    ("learning_rate", 0.0, "Expected --ddpg_lrn_rate > 0. Received: --ddpg_lrn_rate=0.0"),
+    ("batch_size", 0, "--ddpg_batch_size > 0"),
+    ("record_step", 0, "--ddpg_record_step > 0"),
+    ("actor_width", 0, "--ddpg_actor_width > 0"),
+    ("actor_depth", 1.5, "Expected an integer --ddpg_actor_depth. Received: --ddpg_actor_depth=1.5"),
+    ("noise_std_initial", -1.0, "--ddpg_noise_std_init > 0"),
+    ("weight_decay", -1e-3, "Expected --ddpg_loss_w_dcy >= 0"),
+    ("critic_depth", -1, "--ddpg_critic_depth >= 0"),
+    ("noise_adapt_factor", 1.0, "Expected --ddpg_noise_adpt_rat > 1"),
+    ("noise_type", "gaussian", "Expected --ddpg_noise_type in ('param', 'action')"),
+    ("noise_schedule", "linear", "Expected --ddpg_noise_prtl in ('tdecy', 'adapt')"),
 ])
 def test_invalid_values_are_rejected(field, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -63,7 +63,7 @@ def test_invalid_values_are_rejected(field, value, message):
 
 
 def test_adaptive_noise_needs_parameter_noise():
-    with pytest.raises(ValueError, match="Expected `noise_type`='param' with `noise_prtl`='adapt'. "
-                                         "Received: noise_type='action'"):
-        DdpgConfig(noise_type="action", noise_prtl="adapt")
-    assert DdpgConfig(noise_type="param", noise_prtl="adapt").noise_prtl == "adapt"
+    with pytest.raises(ValueError, match="Expected --ddpg_noise_type=param with --ddpg_noise_prtl=adapt. "
+                                         "Received: --ddpg_noise_type='action'"):
+        DdpgConfig(noise_type="action", noise_schedule="adapt")
+    assert DdpgConfig(noise_type="param", noise_schedule="adapt").noise_schedule == "adapt"

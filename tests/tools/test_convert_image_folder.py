@@ -25,8 +25,8 @@ def test_folder_to_cifar10_round_trip(tmp_path):
     assert sorted(os.listdir(tmp_path / "cifar")) == ["data_batch_1.bin", "data_batch_2.bin",
                                                       "test_batch.bin"]
     dataset = create_dataset(DataConfig(dataset="cifar10", data_dir=str(tmp_path / "cifar"),
-                                        nb_smpls_val=3))
-    assert (dataset.nb_smpls_train, dataset.nb_smpls_eval) == (21, 6)
+                                        validation_size=3))
+    assert (dataset.train_size, dataset.eval_size) == (21, 6)
     for split, paths in (("train", ["data_batch_1.bin", "data_batch_2.bin"]),
                          ("test", ["test_batch.bin"])):
         images, labels = read_cifar_binary([str(tmp_path / "cifar" / name) for name in paths])
@@ -51,7 +51,7 @@ def test_tarball_with_eval_index_range(tmp_path, capsys):
     assert "24 training records, 6 evaluation records" in capsys.readouterr().out
     assert len(os.listdir(tmp_path / "cifar")) == 6  # data_batch_1..5 + test_batch
     dataset = create_dataset(DataConfig(dataset="cifar10", data_dir=str(tmp_path / "cifar"),
-                                        nb_smpls_val=4))
+                                        validation_size=4))
     eval_images, eval_labels = dataset._eval_arrays
     assert eval_images.shape == (6, 32, 32, 3)  # 20x20 images were resized
     np.testing.assert_array_equal(np.bincount(eval_labels), [2, 2, 2])
@@ -93,8 +93,8 @@ def test_folder_to_tfrecords_read_by_ilsvrc12(tmp_path):
             label - 1].encode()
         assert feature["image/height"].int64_list.value == [24]
     dataset = create_dataset(DataConfig(dataset="ilsvrc12", data_dir=str(tmp_path / "records"),
-                                        image_size=24, nb_smpls_val=2, batch_size_eval=3))
-    assert (dataset.nb_smpls_train, dataset.nb_smpls_eval) == (9, 3)
+                                        image_size=24, validation_size=2, batch_size_eval=3))
+    assert (dataset.train_size, dataset.eval_size) == (9, 3)
     images, labels = next(dataset.eval_dataset().as_numpy_iterator())
     assert images.shape == (3, 24, 24, 3)
     np.testing.assert_array_equal(labels, [1, 2, 3])  # class index + 1, in order

@@ -11,7 +11,7 @@ from tools.conversion import export_tflite
 
 REPORT_KEYS = {
     "out_dir", "float_path", "int8_path", "float_size_bytes", "int8_size_bytes",
-    "max_abs_logit_diff", "parity_tolerance", "nb_parity_images", "nb_calibration",
+    "max_abs_logit_diff", "parity_tolerance", "nb_parity_images", "calibration_size",
     "keras_accuracy", "float_accuracy", "int8_accuracy", "int8_audit", "interpreter",
 }
 
@@ -48,7 +48,7 @@ def test_cli_exports_a_saved_model(lenet, tmp_path):
         assert os.path.getsize(tmp_path / path) == report[size_key] > 0
     assert report["int8_size_bytes"] < 0.35 * report["float_size_bytes"]
     assert report["max_abs_logit_diff"] <= 1e-4
-    assert report["nb_calibration"] == 32
+    assert report["calibration_size"] == 32
     assert report["int8_audit"]["passed"] and not report["int8_audit"]["offending_ops"]
     assert report["float_accuracy"] == pytest.approx(report["keras_accuracy"], abs=1 / 360)
     assert all(0 <= report[key] <= 1

@@ -77,7 +77,7 @@ def test_seeds_below_one_and_negative_first_seed_are_rejected():
 def test_ddpg_flags_set_the_agent():
     _, flag_values = _parse(["--ddpg_noise_type=action", "--ddpg_noise_std_init=0.5"])
     config = hpo_regret.DdpgConfig.from_flag_values(flag_values.flag_values_dict())
-    assert (config.noise_type, config.noise_std_init) == ("action", 0.5)
+    assert (config.noise_type, config.noise_std_initial) == ("action", 0.5)
     options = hpo_regret.backend_options("ddpg", 3, hpo_regret.get_function("branin"), config)
     assert options["config"] is config
     default = hpo_regret.measure(["ddpg"], ["branin"], nb_evaluations=3, nb_seeds=1)

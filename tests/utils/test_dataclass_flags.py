@@ -9,7 +9,10 @@ from utils.dataclass_flags import (
     attribute_help,
     define_flags,
     flag_defaults,
+    flag_field,
     flag_help,
+    flag_names,
+    flag_of,
     from_flag_values,
     require,
 )
@@ -27,6 +30,19 @@ class _Settings:
 
     rate: float = 0.5
     count: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spelt:
+    """Settings whose flags keep another spelling.
+
+    Attributes:
+        rollouts: roll-outs of the search.
+        seed: seed.
+    """
+
+    rollouts: int = flag_field(200, "nb_rlouts")
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,3 +108,13 @@ def test_require_names_the_first_flag_whose_value_fails():
         require(settings, "x_", ("rate", "count"), lambda value: value > 0, "> 0")
     with pytest.raises(ValueError, match=r"Expected --x_count in \(1, 2\)\. Received: 0"):
         require(settings, "x_", ("count",), (1, 2).__contains__, "in (1, 2)")
+
+
+def test_a_flag_field_keeps_its_spelling_on_the_command_line_and_its_name_in_the_code():
+    assert flag_names(_Spelt) == {"rollouts": "nb_rlouts", "seed": "seed"}
+    assert flag_defaults(_Spelt, "cp_") == {"cp_nb_rlouts": 200, "cp_seed": 0}
+    assert flag_help(_Spelt, "cp_") == {"cp_nb_rlouts": "roll-outs of the search.", "cp_seed": "seed."}
+    assert from_flag_values(_Spelt, "cp_", {"cp_nb_rlouts": 5, "cp_rollouts": 7}) == _Spelt(5)
+    assert flag_of(_Spelt(), "rollouts", "cp_") == "--cp_nb_rlouts"
+    with pytest.raises(ValueError, match=r"Expected --cp_nb_rlouts >= 1\. Received: 0"):
+        require(_Spelt(rollouts=0), "cp_", ("rollouts",), lambda value: value >= 1, ">= 1")

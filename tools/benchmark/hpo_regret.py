@@ -38,7 +38,7 @@ def backend_options(backend: str, nb_evaluations: int, function: BenchmarkFuncti
     """Constructor arguments a backend needs: the length of the search, the layer features, the
     DDPG agent's settings (its defaults when ``None``)."""
     if backend == "ddpg":  # One episode per evaluation.
-        return {"nb_rlouts": nb_evaluations, "layer_features": function.layer_features,
+        return {"rollouts": nb_evaluations, "layer_features": function.layer_features,
                 "config": ddpg_config}
     return {}
 

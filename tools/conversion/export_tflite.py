@@ -27,7 +27,7 @@ class ExportCommand:
         dataset: registered dataset name.
         data_dir: dataset directory (``None`` for embedded datasets).
         out_dir: output directory; ``None`` means the model file's directory.
-        nb_calibration: training images used for int8 calibration.
+        calibration_size: training images used for int8 calibration.
         batch_size_eval: evaluation batch size.
         image_size: network input side for variable-size datasets; ``None``: the default.
         parity_tolerance: largest allowed |Keras logit - float TFLite logit|.
@@ -37,7 +37,7 @@ class ExportCommand:
     dataset: str = "digits"
     data_dir: str | None = None
     out_dir: str | None = None
-    nb_calibration: int = 500
+    calibration_size: int = 500
     batch_size_eval: int = 100
     image_size: int | None = None
     parity_tolerance: float = 1e-4
@@ -45,8 +45,8 @@ class ExportCommand:
     def __post_init__(self):
         if not self.model_file:
             raise ValueError("Expected `--model_file`, the path of a .keras model. Received none.")
-        if self.nb_calibration < 1:
-            raise ValueError(f"Expected `nb_calibration` >= 1. Received: {self.nb_calibration}")
+        if self.calibration_size < 1:
+            raise ValueError(f"Expected `nb_calibration` >= 1. Received: {self.calibration_size}")
 
 
 def run(config: ExportCommand) -> ExportReport:
@@ -58,7 +58,7 @@ def run(config: ExportCommand) -> ExportReport:
         dataset=config.dataset, data_dir=config.data_dir, batch_size_eval=config.batch_size_eval,
         image_size=config.image_size))
     out_dir = config.out_dir or os.path.dirname(os.path.abspath(config.model_file))
-    return export_model(model, dataset, out_dir, nb_calibration=config.nb_calibration,
+    return export_model(model, dataset, out_dir, calibration_size=config.calibration_size,
                         parity_tolerance=config.parity_tolerance)
 
 
@@ -88,7 +88,7 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> ExportComm
     return ExportCommand(
         model_file=flag_values.model_file, dataset=flag_values.dataset,
         data_dir=flag_values.data_dir_local, out_dir=flag_values.out_dir,
-        nb_calibration=flag_values.nb_calibration, batch_size_eval=flag_values.batch_size_eval,
+        calibration_size=flag_values.nb_calibration, batch_size_eval=flag_values.batch_size_eval,
         image_size=flag_values.image_size, parity_tolerance=flag_values.parity_tolerance)
 
 

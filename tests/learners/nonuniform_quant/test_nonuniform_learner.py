@@ -12,7 +12,7 @@ from tests.learners.cli import run_learner, train_tiny_lenet
 
 @pytest.mark.parametrize("settings,message", [
     ({"weight_bits": 0}, r"--nuql_weight_bits an integer in \[1, 16\]"),
-    ({"w_bit_min": 5, "w_bit_max": 3}, r"--nuql_w_bit_min <= --nuql_w_bit_max"),
+    ({"min_weight_bits": 5, "max_weight_bits": 3}, r"--nuql_w_bit_min <= --nuql_w_bit_max"),
     ({"equivalent_bits": 1.5}, r"--nuql_equivalent_bits in"),
     ({"init_style": "kmeans"}, r"--nuql_init_style in \('quantile', 'uniform'\). Received: 'kmeans'"),
     ({"opt_mode": "centroids"}, r"--nuql_opt_mode in \('weights', 'cluster', 'both'\)"),

@@ -19,9 +19,9 @@ def _config(tmp_path, learner, **overrides):
     values = {
         "learner": learner, "net": "lenet_at_digits", "model_dir": str(tmp_path / "models"),
         "save_dir": str(tmp_path / learner), "log_dir": str(tmp_path / "logs"),
-        "data": DataConfig(batch_size=32, nb_smpls_val=200), "net_config": NetConfig(tiny=True),
-        "train": TrainConfig(nb_iters_train=150, lrn_rate_init=0.02, batch_size_norm=32,
-                             loss_w_dcy=1e-4, summ_step=50, save_step=1000),
+        "data": DataConfig(batch_size=32, validation_size=200), "net_config": NetConfig(tiny=True),
+        "train": TrainConfig(train_steps=150, learning_rate=0.02, reference_batch_size=32,
+                             weight_decay=1e-4, summary_step=50, save_step=1000),
         "export": ExportConfig(enabled=False)}
     values.update(overrides)
     return RunConfig(**values)
@@ -31,12 +31,12 @@ def _config(tmp_path, learner, **overrides):
     ({"weight_bits": 0}, r"--uql_weight_bits an integer in \[1, 16\]. Received: 0"),
     ({"weight_bits": 17}, r"--uql_weight_bits an integer in \[1, 16\]. Received: 17"),
     ({"activation_bits": 20}, r"--uql_activation_bits .* or 32 for float activations"),
-    ({"w_bit_min": 6, "w_bit_max": 4}, r"--uql_w_bit_min <= --uql_w_bit_max. Received: 6 > 4"),
+    ({"min_weight_bits": 6, "max_weight_bits": 4}, r"--uql_w_bit_min <= --uql_w_bit_max. Received: 6 > 4"),
     ({"equivalent_bits": 9.0}, r"--uql_equivalent_bits in .* = \[2, 8\]. Received: 9.0"),
     ({"bucket_size": 0}, r"--uql_bucket_size >= 1. Received: 0"),
     ({"bucket_type": "rows"}, r"--uql_bucket_type in \('split', 'channel'\)"),
     ({"search_backend": "bayes"}, r"--uql_search_backend in"),
-    ({"nb_iters_ft": -1}, r"--uql_nb_iters_ft >= 0"),
+    ({"finetune_steps": -1}, r"--uql_nb_iters_ft >= 0"),
 ])
 def test_bad_settings_are_rejected(settings, message):
     with pytest.raises(ValueError, match=f"Expected {message}"):
@@ -46,12 +46,12 @@ def test_bad_settings_are_rejected(settings, message):
 def test_bit_search_meets_the_average_and_persists_its_trials(tmp_path):
     """Two random roll-outs of the bit search, in process (the CLI variants are slow tests)."""
     run(_config(tmp_path, "full-prec", train=TrainConfig(
-        nb_iters_train=150, lrn_rate_init=0.02, batch_size_norm=32, summ_step=50)))
-    settings = UniformQuantConfig(enbl_rl_agent=True, equivalent_bits=3.0, w_bit_min=2,
-                                  w_bit_max=6, nb_rlouts=2, search_backend="random",
-                                  nb_iters_ft=5, quantize_all_layers=True)
+        train_steps=150, learning_rate=0.02, reference_batch_size=32, summary_step=50)))
+    settings = UniformQuantConfig(per_layer_bits=True, equivalent_bits=3.0, min_weight_bits=2,
+                                  max_weight_bits=6, rollouts=2, search_backend="random",
+                                  finetune_steps=5, quantize_all_layers=True)
     config = _config(tmp_path, "uniform", settings=settings,
-                     train=TrainConfig(nb_iters_train=20, batch_size_norm=32, summ_step=50))
+                     train=TrainConfig(train_steps=20, reference_batch_size=32, summary_step=50))
     metrics = run(config)
     out = tmp_path / "uniform"
     trials = [json.loads(line) for line in (out / "search/trials.jsonl").read_text().splitlines()]

@@ -64,8 +64,8 @@ def test_bad_bits_stop_before_any_work(tmp_path, pretrained):
     ({"activation_bits": 1}, "2 <= --uqtf_activation_bits <= 8"),
     ({"quant_delay": -1}, "--uqtf_quant_delay >= 0"),
     ({"freeze_bn_delay": -2}, "-1 for never"),
-    ({"lrn_rate_dcy": 0.0}, "--uqtf_lrn_rate_dcy > 0"),
-    ({"nb_calibration_batches": 0}, "--uqtf_nb_calibration_batches >= 1"),
+    ({"learning_rate_multiplier": 0.0}, "--uqtf_lrn_rate_dcy > 0"),
+    ({"calibration_batches": 0}, "--uqtf_nb_calibration_batches >= 1"),
 ])
 def test_settings_are_validated(settings, expected):
     with pytest.raises(ValueError, match=expected):

@@ -70,8 +70,8 @@ class _Observer:
 
 
 def _trainer(tmp_path, model, callbacks):
-    config = TrainConfig(nb_iters_train=24, lrn_rate_init=0.05, batch_size_norm=32,
-                         loss_w_dcy=1e-4, summ_step=100, save_step=100)
+    config = TrainConfig(train_steps=24, learning_rate=0.05, reference_batch_size=32,
+                         weight_decay=1e-4, summary_step=100, save_step=100)
     return Trainer(model, create_dataset(DataConfig(batch_size=32)), config,
                    strategy=tf.distribute.get_strategy(), checkpoint_dir=str(tmp_path / "ckpt"),
                    callbacks=callbacks)

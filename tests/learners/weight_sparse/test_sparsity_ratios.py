@@ -70,7 +70,7 @@ def test_search_scores_only_candidates_at_the_target_and_returns_the_best(tmp_pa
         scored.append(list(counts))
         return {"accuracy": counts[0] / SIZES[0]}  # rewards pruning the first layer more
 
-    ratios = search_ratios(KERNELS, 0.75, score, backend=backend, nb_rlouts=6, nb_rlouts_min=2,
+    ratios = search_ratios(KERNELS, 0.75, score, backend=backend, rollouts=6, warmup_rollouts=2,
                            reward_type="single-obj", seed=0, store_dir=str(tmp_path / "search"))
     assert len(scored) == 6
     assert all(sum(counts) == round(0.75 * sum(SIZES)) for counts in scored)
@@ -79,7 +79,7 @@ def test_search_scores_only_candidates_at_the_target_and_returns_the_best(tmp_pa
     best = max(scored, key=lambda counts: counts[0])
     assert allocate(SIZES, ratios, total_pruned(SIZES, 0.75)) == best
     # A rerun on the same directory resumes: nothing is scored again.
-    again = search_ratios(KERNELS, 0.75, score, backend=backend, nb_rlouts=6, nb_rlouts_min=2,
+    again = search_ratios(KERNELS, 0.75, score, backend=backend, rollouts=6, warmup_rollouts=2,
                           reward_type="single-obj", seed=0, store_dir=str(tmp_path / "search"))
     assert len(scored) == 6 and again == ratios
 
@@ -92,7 +92,7 @@ def test_search_scores_the_plans_to_beat_first_as_they_are(tmp_path):
         return {"accuracy": 1.0 if len(scored) == 2 else 0.0}  # the second plan wins
 
     heuristic = heuristic_ratios(SIZES, 0.9)
-    ratios = search_ratios(KERNELS, 0.9, score, backend="random", nb_rlouts=4, nb_rlouts_min=2,
+    ratios = search_ratios(KERNELS, 0.9, score, backend="random", rollouts=4, warmup_rollouts=2,
                            reward_type="single-obj", seed=0, store_dir=str(tmp_path),
                            first_ratios=[uniform_ratios(SIZES, 0.9), heuristic])
     total = total_pruned(SIZES, 0.9)
@@ -107,7 +107,7 @@ def test_search_scores_the_plans_to_beat_first_as_they_are(tmp_path):
 
 def test_multi_objective_reward_scales_accuracy_by_the_sparsity(tmp_path):
     ratios = search_ratios(KERNELS, 0.5, lambda counts: {"accuracy": 0.8}, backend="random",
-                           nb_rlouts=1, nb_rlouts_min=1, reward_type="multi-obj", seed=0,
+                           rollouts=1, warmup_rollouts=1, reward_type="multi-obj", seed=0,
                            store_dir=str(tmp_path))
     assert len(ratios) == len(SIZES)
     trial = json.loads((tmp_path / "trials.jsonl").read_text())

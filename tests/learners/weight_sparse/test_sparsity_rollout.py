@@ -24,7 +24,7 @@ def test_rollouts_keep_each_candidates_zeros_and_start_from_the_dense_model():
     kernels = maskable_kernels(dense, include_depthwise=True)
     assert [k.name for k in kernels] == ["sep/depthwise_kernel", "sep", "fc"]
     scorer = RolloutScorer(dense, kernels, create_dataset(DataConfig(batch_size=32)),
-                           WeightSparseConfig(nb_iters_rg=3, nb_iters_ft=3, nb_iters_feval=1))
+                           WeightSparseConfig(regression_steps=3, finetune_steps=3, reward_batches=1))
     for counts in ([4, 4, 300], [1, 6, 5000]):
         metrics = scorer(counts)
         assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["accuracy_before_ft"] <= 1.0
@@ -44,13 +44,13 @@ def _conv_net() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(10, name="fc")(x))
 
 
-@pytest.mark.parametrize("lrn_rate_rg, undone", [(30.0, True), (1e-5, False)])
-def test_a_regression_that_raises_its_loss_is_undone_and_warned_about(lrn_rate_rg, undone):
+@pytest.mark.parametrize("learning_rate, undone", [(30.0, True), (1e-5, False)])
+def test_a_regression_that_raises_its_loss_is_undone_and_warned_about(learning_rate, undone):
     dense = _conv_net()
     kernels = maskable_kernels(dense)
     scorer = RolloutScorer(dense, kernels, create_dataset(DataConfig(batch_size=32)),
-                           WeightSparseConfig(lrn_rate_rg=lrn_rate_rg, nb_iters_rg=5,
-                                              nb_iters_ft=0, nb_iters_feval=1))
+                           WeightSparseConfig(regression_learning_rate=learning_rate, regression_steps=5,
+                                              finetune_steps=0, reward_batches=1))
     counts = [36, 288, 40]
     with mock.patch.object(rollout.logging, "warning") as warning:
         metrics = scorer(counts)
@@ -69,8 +69,8 @@ def test_a_regression_that_raises_its_loss_is_undone_and_warned_about(lrn_rate_r
 def test_same_batches_makes_a_plans_reward_repeat_and_the_running_stream_does_not(same_batches):
     dense = _conv_net()
     scorer = RolloutScorer(dense, maskable_kernels(dense), create_dataset(DataConfig(batch_size=32)),
-                           WeightSparseConfig(lrn_rate_rg=1e-4, nb_iters_rg=2, nb_iters_ft=3,
-                                              nb_iters_feval=1), same_batches=same_batches)
+                           WeightSparseConfig(regression_learning_rate=1e-4, regression_steps=2, finetune_steps=3,
+                                              reward_batches=1), same_batches=same_batches)
     counts = [36, 288, 40]
     first, again = scorer(counts), scorer(counts)
     # Same batches repeat a reward up to float summation order (multi-threaded kernels on a

@@ -12,17 +12,17 @@ from learners.weight_sparse.config import FLAG_DEFAULTS, FLAG_HELP, WeightSparse
     ({"prune_ratio": 1.0}, ["prune_ratio", "< 1", "1.0"]),
     ({"prune_ratio": 1.5}, ["prune_ratio", "1.5"]),
     ({"prune_ratio": -0.1}, ["prune_ratio", "-0.1"]),
-    ({"iter_ratio_beg": 0.6, "iter_ratio_end": 0.5}, ["iter_ratio_beg", "iter_ratio_end", "0.6"]),
-    ({"iter_ratio_beg": 0.5, "iter_ratio_end": 0.5}, ["iter_ratio_beg", "iter_ratio_end"]),
-    ({"iter_ratio_end": 1.2}, ["iter_ratio_end", "1.2"]),
-    ({"prune_ratio_prtl": "magic"}, ["prune_ratio_prtl", "uniform", "heurist", "optimal", "magic"]),
+    ({"pruning_start": 0.6, "pruning_end": 0.5}, ["iter_ratio_beg", "iter_ratio_end", "0.6"]),
+    ({"pruning_start": 0.5, "pruning_end": 0.5}, ["iter_ratio_beg", "iter_ratio_end"]),
+    ({"pruning_end": 1.2}, ["iter_ratio_end", "1.2"]),
+    ({"ratio_policy": "magic"}, ["prune_ratio_prtl", "uniform", "heurist", "optimal", "magic"]),
     ({"reward_type": "accuracy"}, ["reward_type", "single-obj", "accuracy"]),
     ({"search_backend": "bayes"}, ["search_backend", "ddpg", "bayes"]),
-    ({"prune_ratio_exp": 0.0}, ["prune_ratio_exp"]),
+    ({"schedule_exponent": 0.0}, ["prune_ratio_exp"]),
     ({"mask_update_step": 0}, ["mask_update_step"]),
-    ({"nb_rlouts": 0}, ["nb_rlouts"]),
-    ({"nb_iters_ft": -1}, ["nb_iters_ft"]),
-    ({"lrn_rate_rg": 0.0}, ["lrn_rate_rg"]),
+    ({"rollouts": 0}, ["nb_rlouts"]),
+    ({"finetune_steps": -1}, ["nb_iters_ft"]),
+    ({"regression_learning_rate": 0.0}, ["lrn_rate_rg"]),
 ])
 def test_bad_settings_are_rejected(kwargs, words):
     with pytest.raises(ValueError, match="Expected") as error:
@@ -39,7 +39,7 @@ def test_flags_keep_the_original_names_and_defaults():
     assert set(FLAG_HELP) == set(FLAG_DEFAULTS)
     config = WeightSparseConfig.from_flag_values({"ws_prune_ratio": 0.9, "ws_nb_rlouts": None,
                                                   "other_flag": 1})
-    assert config.prune_ratio == 0.9 and config.nb_rlouts == 200
+    assert config.prune_ratio == 0.9 and config.rollouts == 200
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -68,4 +68,4 @@ def test_the_flags_reach_the_run_config():
     finally:
         flags.FLAGS.unparse_flags()
     assert config.settings == WeightSparseConfig(
-        prune_ratio=0.9, prune_ratio_prtl="heurist", prune_depthwise=True, search_backend="tpe")
+        prune_ratio=0.9, ratio_policy="heurist", prune_depthwise=True, search_backend="tpe")

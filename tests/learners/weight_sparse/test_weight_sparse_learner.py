@@ -24,9 +24,9 @@ _NO_EXPORT = ExportConfig(enabled=False)
 
 
 def _config(root, learner, save_dir, *, nb_iters=60, **overrides):
-    train = TrainConfig(nb_iters_train=nb_iters, lrn_rate_init=0.02, batch_size_norm=32,
-                        loss_w_dcy=1e-4, summ_step=100, save_step=1000)
-    export = ExportConfig(nb_calibration=64, benchmark_threads=(1,), benchmark_repeats=5)
+    train = TrainConfig(train_steps=nb_iters, learning_rate=0.02, reference_batch_size=32,
+                        weight_decay=1e-4, summary_step=100, save_step=1000)
+    export = ExportConfig(calibration_size=64, benchmark_threads=(1,), benchmark_repeats=5)
     values = {"learner": learner, "net": "lenet_at_digits", "model_dir": str(root / "models"),
               "save_dir": str(root / save_dir), "log_dir": str(root / "logs"),
               "data": DataConfig(batch_size=32), "net_config": NetConfig(tiny=True),
@@ -35,9 +35,9 @@ def _config(root, learner, save_dir, *, nb_iters=60, **overrides):
 
 
 def _settings(protocol, ratio=0.75):
-    return WeightSparseConfig(prune_ratio=ratio, prune_ratio_prtl=protocol, mask_update_step=10,
-                              nb_rlouts=2, nb_rlouts_min=1, nb_iters_rg=5, nb_iters_ft=10,
-                              nb_iters_feval=2)
+    return WeightSparseConfig(prune_ratio=ratio, ratio_policy=protocol, mask_update_step=10,
+                              rollouts=2, warmup_rollouts=1, regression_steps=5, finetune_steps=10,
+                              reward_batches=2)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,8 @@ def test_optimal_searches_two_rollouts_and_meets_the_sparsity_exactly(root):
 
 
 def test_optimal_with_rescoring_keeps_the_best_plan_on_the_longer_rollouts(root):
-    settings = dataclasses.replace(_settings("optimal"), nb_rlouts=3, nb_rlouts_rescore=1,
-                                   nb_iters_ft_rescore=5)
+    settings = dataclasses.replace(_settings("optimal"), rollouts=3, rescored_plans=1,
+                                   rescore_finetune_steps=5)
     metrics = run(_config(root, "weight-sparse", "rescored", settings=settings,
                           export=_NO_EXPORT))
     search = root / "rescored/search"
