@@ -57,23 +57,34 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
     from learners.registry import get_spec
     from nets.model_helper import NetConfig, create_model_helper
+    from nets.user_model import USER_MODEL
 
     v = {**FLAGS.flag_values_dict(), **(overrides or {})}
     spec = get_spec(v["learner"])
     if v["hpo_backend"] and not v["hpo_space"]:  # the backend of the learner's own search
         v[f"{spec.flag_prefix}search_backend"] = v["hpo_backend"]
-    net = v["net"] or default_net
+    if v["model_file"] and v["net"] not in (None, USER_MODEL):
+        raise ValueError(f"Expected either --net or --model_file (your own model). Received: "
+                         f"--net={v['net']} and --model_file={v['model_file']}")
+    net = USER_MODEL if v["model_file"] else v["net"] or default_net
     net_config = NetConfig(resnet_size=v["resnet_size"], mobilenet_version=v["mobilenet_version"],
-                           mobilenet_depth_mult=v["mobilenet_depth_mult"], tiny=v["tiny_net"])
+                           mobilenet_depth_mult=v["mobilenet_depth_mult"], tiny=v["tiny_net"],
+                           model_file=v["model_file"], custom_objects=v["custom_objects"])
     helper = create_model_helper(net, net_config)
     defaults = helper.train_defaults()
+    if not (v["dataset"] or helper.default_dataset):
+        raise ValueError("Expected --dataset with --model_file: your model's data (npz, "
+                         "tfrecord, image_folder, or a built-in one such as digits or cifar10). "
+                         "Received: none")
     data = DataConfig(
         dataset=v["dataset"] or helper.default_dataset, data_dir=v["data_dir_local"],
         batch_size=defaults.batch_size if v["batch_size"] is None else v["batch_size"],
         batch_size_eval=(defaults.batch_size_eval if v["batch_size_eval"] is None
                          else v["batch_size_eval"]),
         validation_size=v["nb_smpls_val"], image_size=v["image_size"], seed=v["seed"],
-        shuffle_buffer=v["buffer_size"])
+        shuffle_buffer=v["buffer_size"], augment=v["augment"], input_scale=v["input_scale"],
+        input_mean=_numbers("input_mean", v["input_mean"], float),
+        input_std=_numbers("input_std", v["input_std"], float))
     train_flags = flag_names(TrainConfig)  # {field: PocketFlow's flag name}
     lists = ("decay_boundaries", "decay_rates")
     train = TrainConfig.from_defaults(

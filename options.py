@@ -34,6 +34,11 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ("learner", "full-prec", str, "The learner (see the list above)."),
         ("exec_mode", "train", str, "train: train and export; eval: only evaluate."),
         ("net", None, str, "Model helper <model>_at_<dataset> (default: the launcher's)."),
+        ("model_file", None, str, "Your own trained Keras 3 model (a .keras file, functional or "
+         "Sequential): every learner starts from it instead of the net's pre-trained model; no "
+         "launcher needed. Name its data with --dataset (npz, tfrecord, image_folder ...)."),
+        ("custom_objects", None, str, "The Python module (dotted path, or a .py file) that "
+         "defines the custom layers of --model_file."),
         ("dataset", None, str, "Dataset name (default: the net's dataset)."),
         ("model_dir", "./models", str, "Directory of the pre-trained full-precision model."),
         ("save_dir", None, str, "The learner's output directory (default ./models_<learner>)."),
@@ -46,8 +51,16 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ("batch_size", None, int, "Training batch size per replica."),
         ("batch_size_eval", None, int, "Evaluation batch size."),
         ("nb_smpls_val", None, int, "Validation split carved from the training data."),
-        ("image_size", None, int, "Network input side for image folders / ILSVRC-12."),
-        ("buffer_size", 10000, int, "Shuffle buffer, in examples.")),
+        ("image_size", None, int, "Network input side for image folders / ILSVRC-12 (with "
+         "--model_file: the model's input size)."),
+        ("input_scale", None, ("0_1", "-1_1", "0_255"), "The range your model takes pixels in, "
+         "for image_folder, npz and tfrecord (default -1_1; with --model_file, state it)."),
+        ("input_mean", None, list, "Per-channel means subtracted after --input_scale."),
+        ("input_std", None, list, "Per-channel standard deviations divided by after the mean."),
+        ("buffer_size", 10000, int, "Shuffle buffer, in examples."),
+        ("augment", True, bool, "Augment training images (random crops, and flips where the "
+         "dataset flips); --noaugment trains on them as they are (digits, text: a flip changes "
+         "what they show).")),
     "net": _section(
         ("resnet_size", None, int, "ResNet depth (CIFAR-10: 20/32/44/56/110; ILSVRC-12: 18/34/50)."),
         ("mobilenet_version", 1, int, "MobileNet version: 1 or 2."),
@@ -93,8 +106,11 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
 COMMON_FLAGS: tuple[str, ...] = tuple(o.name for rows in SECTIONS.values() for o in rows)
 
 NOT_SEARCHABLE = frozenset({"learner", "exec_mode", "net", "dataset", "model_dir", "save_dir",
-                            "log_dir", "data_dir_local", "debug", "enbl_multi_gpu", "tiny_net"})
-"""Flags an AutoML search may not set: they say what the run is and where it writes."""
+                            "log_dir", "data_dir_local", "debug", "enbl_multi_gpu", "tiny_net",
+                            "model_file", "custom_objects", "input_scale", "input_mean",
+                            "input_std"})
+"""Flags an AutoML search may not set: they say what the run is, what the model takes and where
+it writes."""
 
 
 def learner_specs() -> list:
@@ -105,7 +121,9 @@ def learner_specs() -> list:
 
 def help_text(launcher: str, learner: str | None = None) -> str:
     """``--help``: the learners, the common flags by section, and how to see a learner's own."""
-    lines = [f"usage: ./scripts/run_local.sh {launcher} [--learner NAME] [--flag value ...]", "",
+    lines = [f"usage: ./scripts/run_local.sh {launcher} [--learner NAME] [--flag value ...]",
+             "       ./scripts/run_local.sh --model_file MODEL.keras --dataset NAME "
+             "[--data_dir_local PATH] [--input_scale 0_1|-1_1|0_255] [--learner NAME] ...", "",
              "Learners (--learner):"]
     for spec in learner_specs():
         lines.append(f"  {spec.name:<16}{spec.summary}")

@@ -34,6 +34,10 @@ class DataError(ValueError):
     """Bad input data: a missing directory, a corrupt file, an unexpected format."""
 
 
+INPUT_SCALES = {"0_1": (0.0, 1.0), "-1_1": (-1.0, 1.0), "0_255": (0.0, 255.0)}
+"""``--input_scale`` values: the range pixels 0..255 are mapped to, linearly."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the data is and how it is batched.
@@ -50,6 +54,15 @@ class DataConfig:
         seed: seed of the shuffling and of the validation split.
         shuffle_buffer: shuffle buffer size, in examples.
         augment: whether training batches are augmented.
+        input_scale: for datasets of pixels (image folders, ``npz``, ``tfrecord``): the range
+            pixels are mapped to, a key of ``INPUT_SCALES`` (``0_1``, ``-1_1``, ``0_255``);
+            ``None`` takes the dataset's default. Other datasets have fixed preprocessing.
+        input_mean: per-channel means subtracted after the scaling (one value, or one per
+            channel), or ``None``.
+        input_std: per-channel standard deviations divided by after the mean, or ``None``.
+        input_shape: ``(height, width, channels)`` a user's model takes (``None`` where it takes
+            any size): datasets of pixels decode images to these channels and resize them to
+            this size (a ``None`` size: ``image_size`` or the dataset's default).
     """
 
     dataset: str = "digits"
@@ -61,6 +74,10 @@ class DataConfig:
     seed: int = 0
     shuffle_buffer: int = 10_000
     augment: bool = True
+    input_scale: str | None = None
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
+    input_shape: tuple[int | None, int | None, int | None] | None = None
 
     def __post_init__(self):
         for name in ("batch_size", "batch_size_eval", "shuffle_buffer"):
@@ -71,6 +88,17 @@ class DataConfig:
             raise ValueError(f"Expected `nb_smpls_val` >= 0. Received: nb_smpls_val={self.validation_size}")
         if self.image_size is not None and self.image_size <= 0:
             raise ValueError(f"Expected `image_size` > 0. Received: image_size={self.image_size}")
+        if self.input_scale is not None and self.input_scale not in INPUT_SCALES:
+            raise ValueError(f"Expected `input_scale` in {tuple(INPUT_SCALES)}. "
+                             f"Received: input_scale={self.input_scale!r}")
+        for name in ("input_mean", "input_std"):
+            values = getattr(self, name)
+            if values is not None and not values:
+                raise ValueError(f"Expected `{name}` to hold one value, or one per channel. "
+                                 "Received: none")
+        if self.input_std is not None and min(self.input_std) <= 0:
+            raise ValueError(f"Expected `input_std` values > 0. Received: input_std="
+                             f"{','.join(map(str, self.input_std))}")
 
 
 class Dataset(abc.ABC):
@@ -84,9 +112,18 @@ class Dataset(abc.ABC):
     name: ClassVar[str]
     nb_classes: ClassVar[int]
     default_validation_size: ClassVar[int] = 5000
+    pixel_scaling: ClassVar[bool] = False
+    """Whether the dataset maps pixels as ``input_scale``, ``input_mean`` and ``input_std``
+    say (``datasets.pixels``); the others have fixed preprocessing and refuse them."""
 
     def __init__(self, config: DataConfig):
         self.config = config
+        given = [f"--{name}" for name in ("input_scale", "input_mean", "input_std")
+                 if getattr(config, name) is not None]
+        if given and not self.pixel_scaling:
+            raise DataError(f"Expected no {', '.join(given)} with dataset '{self.name}': its "
+                            "preprocessing is fixed (only image_folder, npz and tfrecord take "
+                            f"them). Received: {', '.join(given)}")
 
     # ----------------------------------------------------------------- to implement
     @property

@@ -1,13 +1,14 @@
 """File checks and image decoding shared by the datasets and the data-conversion tool.
 
 Bad input must fail before training starts, with a ``DataError`` that names the file: the
-checks here are cheap enough for ``__init__`` (directory listings, file extensions and the first
-bytes of each image file), and :func:`decode_image` is the one image decoder used by the image
-folder datasets and by ``tools/conversion/convert_image_folder.py``.
+checks here are cheap enough for ``__init__`` (directory listings, file extensions, the first
+bytes of each image file, the first record of a TFRecord file), and :func:`decode_image` is the
+one image decoder used by the image datasets and by ``tools/conversion/convert_image_folder.py``.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 
 import tensorflow as tf
@@ -87,28 +88,57 @@ def check_image_file(path: str) -> str:
         return check_image_header(path, file.read(SIGNATURE_BYTES))
 
 
-def decode_image(contents: tf.Tensor, image_size: int | None = None) -> tf.Tensor:
-    """Decodes JPEG/PNG/BMP bytes to a ``uint8 [H, W, 3]`` RGB image (grey is expanded).
+def shard_files(data_dir: str, pattern: str) -> list[str]:
+    """The files of ``data_dir`` that match the glob ``pattern``, sorted."""
+    return sorted(path for path in glob.glob(os.path.join(data_dir, pattern))
+                  if os.path.isfile(path))
+
+
+def check_first_example(path: str, required: tuple[str, ...]) -> None:
+    """Checks that the first record of a TFRecord file is a ``tf.train.Example`` with the
+    ``required`` features.
+
+    Raises:
+        DataError: naming the file: no record, not an Example, or a feature missing.
+    """
+    try:
+        record = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        example = tf.train.Example.FromString(record.numpy()) if record is not None else None
+    except (tf.errors.OpError, ValueError) as error:  # DecodeError is a ValueError
+        raise DataError(f"Expected TFRecords of tf.train.Example. Received: '{path}' "
+                        f"({type(error).__name__})") from None
+    if example is None:
+        raise DataError(f"Expected at least one record in '{path}'. Received: none")
+    missing = [key for key in required if key not in example.features.feature]
+    if missing:
+        raise DataError(f"Expected features {list(required)} in the records of '{path}'. "
+                        f"Received: a record without {missing}")
+
+
+def decode_image(contents: tf.Tensor, image_size: int | tuple[int, int] | None = None,
+                 channels: int = 3) -> tf.Tensor:
+    """Decodes JPEG/PNG/BMP bytes to a ``uint8 [H, W, channels]`` image.
 
     Args:
         contents: a scalar string tensor, the encoded file.
-        image_size: if given, the image is resized (bilinear, antialiased) to
-            ``image_size x image_size`` unless it has that size already, and the result has that
-            static shape.
+        image_size: if given (a side, or ``(height, width)``), the image is resized (bilinear,
+            antialiased) to that size unless it has it already, and the result has that static
+            shape.
+        channels: 3 (RGB; grey images are expanded) or 1 (grey; colour images are converted).
 
     Returns:
-        A ``uint8`` tensor ``[H, W, 3]``.
+        A ``uint8`` tensor ``[H, W, channels]``.
     """
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
     if image_size is None:
         return image
-    size = (image_size, image_size)
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
 
     def resize():
         resized = tf.image.resize(image, size, antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
     shape = tf.shape(image)
-    same_size = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+    same_size = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
     image = tf.cond(same_size, lambda: image, resize)
-    return tf.ensure_shape(image, (image_size, image_size, 3))
+    return tf.ensure_shape(image, (*size, channels))

@@ -26,14 +26,13 @@ image_size``, then a central ``image_size`` crop. Both subtract the RGB mean (12
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import struct
 
 import tensorflow as tf
 
 from datasets.base import DataConfig, DataError, Dataset
-from datasets.files import check_data_dir
+from datasets.files import check_data_dir, check_first_example, shard_files
 from datasets.registry import DATASETS
 
 TRAIN_PATTERN = "train-*-of-*"
@@ -75,11 +74,6 @@ def count_tfrecords(path: str) -> int:
                         f"{size} bytes, which ends inside record {count} (truncated or not a "
                         f"TFRecord file)")
     return count
-
-
-def _shard_files(data_dir: str, pattern: str) -> list[str]:
-    return sorted(path for path in glob.glob(os.path.join(data_dir, pattern))
-                  if os.path.isfile(path))
 
 
 def _is_official(paths: list[str], split: str) -> bool:
@@ -144,29 +138,14 @@ class Ilsvrc12Dataset(Dataset):
         super().__init__(config)
         expected = f"TFRecord files {TRAIN_PATTERN} and {EVAL_PATTERN}"
         data_dir = check_data_dir(config.data_dir, self.name, expected)
-        self.train_paths = _shard_files(data_dir, TRAIN_PATTERN)
-        self.eval_paths = _shard_files(data_dir, EVAL_PATTERN)
+        self.train_paths = shard_files(data_dir, TRAIN_PATTERN)
+        self.eval_paths = shard_files(data_dir, EVAL_PATTERN)
         for paths, pattern in ((self.train_paths, TRAIN_PATTERN),
                                (self.eval_paths, EVAL_PATTERN)):
             if not paths:
                 raise DataError(f"Expected {expected} in '{data_dir}'. Received: no {pattern} "
                                 f"file there")
-        self._check_first_record(self.train_paths[0])
-
-    @staticmethod
-    def _check_first_record(path: str) -> None:
-        try:
-            record = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
-            example = tf.train.Example.FromString(record.numpy()) if record is not None else None
-        except (tf.errors.OpError, ValueError) as error:  # DecodeError is a ValueError
-            raise DataError(f"Expected TFRecords of tf.train.Example. Received: '{path}' "
-                            f"({type(error).__name__})") from None
-        if example is None:
-            raise DataError(f"Expected at least one record in '{path}'. Received: none")
-        missing = [key for key in _REQUIRED_FEATURES if key not in example.features.feature]
-        if missing:
-            raise DataError(f"Expected features {list(_REQUIRED_FEATURES)} in the records of "
-                            f"'{path}'. Received: a record without {missing}")
+        check_first_example(self.train_paths[0], _REQUIRED_FEATURES)
 
     @property
     def image_size(self) -> int:

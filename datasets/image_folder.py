@@ -1,7 +1,10 @@
 """Bring-your-own image folders, and CIFAR-10 stored as an image folder.
 
 Layout: ``<data_dir>/<split>/<class>/<image>``, with ``train`` for training and the first of
-``val``, ``validation``, ``test``, ``eval`` present for evaluation; images are JPEG, PNG or BMP
+``val``, ``validation``, ``test``, ``eval`` present for evaluation; without any of them, a fixed
+tenth of each class's training images (``EVAL_FRACTION``, at least one of every class with two
+or more images, drawn by a permutation with a fixed seed: the same files give the same split)
+is the evaluation split and is left out of training. Images are JPEG, PNG or BMP
 (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``, any case). Class names are the sorted subdirectories of
 ``train`` and label ``i`` is the ``i``-th of them; the evaluation split must have the same
 classes. Hidden entries (``.DS_Store``) are skipped; any other file that is not an image, or a
@@ -11,6 +14,11 @@ raised in ``__init__`` (reading a few bytes per file takes about a second for 50
 Training examples are the training files in a fixed, seeded permutation (the validation split,
 the first ``validation_size`` of them, so mixes all classes); evaluation examples are in sorted
 order. Files are read and decoded in the pipeline, so the shuffle buffer holds file names only.
+
+``image_folder`` decodes to the channels and resizes to the input size of a user's model
+(``DataConfig.input_shape``; else RGB ``--image_size`` squares, default 32) and maps pixels as
+``--input_scale`` / ``--input_mean`` / ``--input_std`` say (``datasets.pixels``; default
+``-1_1``).
 """
 
 from __future__ import annotations
@@ -21,10 +29,9 @@ from collections.abc import Iterable
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from datasets.augment import PadCropFlipMixin
 from datasets.base import DataConfig, DataError, Dataset
-from datasets.cifar10 import IMAGE_SIZE as CIFAR_IMAGE_SIZE
 from datasets.cifar10 import NB_CLASSES as CIFAR_NB_CLASSES
 from datasets.cifar10 import CifarPreprocessingMixin
 from datasets.files import (
@@ -35,10 +42,13 @@ from datasets.files import (
     decode_image,
     is_hidden,
 )
+from datasets.pixels import ScaledPixelsMixin, decoded_input_shape
 from datasets.registry import DATASETS
 
 TRAIN_SPLIT = "train"
 EVAL_SPLITS = ("val", "validation", "test", "eval")
+EVAL_FRACTION = 0.1
+"""The share of each class's training images that is the evaluation split when there is none."""
 _SPLIT_SEED = 20180601  # fixed: the validation split must not move with --seed
 
 
@@ -127,6 +137,31 @@ def build_image_tree(files: Iterable[str], directories: Iterable[str], location:
     return ImageTree(class_names, splits)
 
 
+def split_off_evaluation(entries: list[tuple[str, int, int]], location: str
+                         ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """``(training, evaluation)`` entries of a training split: ``EVAL_FRACTION`` of each class
+    (rounded, at least one of a class with two or more images) drawn by a permutation with a
+    fixed seed, the rest for training; both keep the entries' order.
+
+    Raises:
+        DataError: no class has two images, so nothing can be split off.
+    """
+    rng = np.random.default_rng(_SPLIT_SEED)
+    by_label: dict[int, list[int]] = {}
+    for position, (_, label, _) in enumerate(entries):
+        by_label.setdefault(label, []).append(position)
+    held_out = set()
+    for _, members in sorted(by_label.items()):
+        count = max(1, round(EVAL_FRACTION * len(members))) if len(members) >= 2 else 0
+        held_out.update(members[index] for index in rng.permutation(len(members))[:count])
+    if not held_out:
+        raise DataError(f"Expected an evaluation split {' or '.join(EVAL_SPLITS)} next to "
+                        f"'{TRAIN_SPLIT}' in '{location}', or two or more images in a class to "
+                        "split one off. Received: neither")
+    return ([entry for position, entry in enumerate(entries) if position not in held_out],
+            [entry for position, entry in enumerate(entries) if position in held_out])
+
+
 def scan_image_folder(root: str) -> ImageTree:
     """Lists and checks (extension and leading bytes) the images under ``root``.
 
@@ -151,7 +186,7 @@ def scan_image_folder(root: str) -> ImageTree:
 
 
 class _ImageFolderBase(Dataset):
-    """Examples ``(file path, label)`` of an image folder; decoding to ``image_size`` squares."""
+    """Examples ``(file path, label)`` of an image folder; decoding to ``input_shape``."""
 
     def __init__(self, config: DataConfig):
         super().__init__(config)
@@ -160,21 +195,21 @@ class _ImageFolderBase(Dataset):
                               f"{'|'.join(EVAL_SPLITS)}/<class>/<image>")
         self.root = root
         self.tree = scan_image_folder(root)
-        if self.tree.eval_split is None:
-            raise DataError(f"Expected an evaluation split {' or '.join(EVAL_SPLITS)} next to "
-                            f"'{TRAIN_SPLIT}' in '{root}'. Received: none of them")
         self.class_names = self.tree.class_names
         train = self.tree.splits[TRAIN_SPLIT]
+        if self.tree.eval_split is None:
+            train, evaluation = split_off_evaluation(train, root)
+            logging.info("%s: no %s split in '%s': evaluating on %d of the %d images of '%s' "
+                         "(%.0f %% of each class, a fixed draw), training on the others",
+                         self.name, "/".join(EVAL_SPLITS), root, len(evaluation),
+                         len(train) + len(evaluation), TRAIN_SPLIT, 100 * EVAL_FRACTION)
+        else:
+            evaluation = self.tree.splits[self.tree.eval_split]
         order = np.random.default_rng(_SPLIT_SEED).permutation(len(train))
         self._train_files = ([os.path.join(root, train[index][0]) for index in order],
                              np.array([train[index][1] for index in order], np.int32))
-        evaluation = self.tree.splits[self.tree.eval_split]
         self._eval_files = ([os.path.join(root, path) for path, _, _ in evaluation],
                             np.array([label for _, label, _ in evaluation], np.int32))
-
-    @property
-    def image_size(self) -> int:
-        raise NotImplementedError
 
     @property
     def train_size(self) -> int:
@@ -191,20 +226,28 @@ class _ImageFolderBase(Dataset):
         return tf.data.Dataset.from_tensor_slices(self._eval_files)
 
     def decode(self, path, label):
-        """Reads and decodes one file to a ``uint8 [image_size, image_size, 3]`` image."""
-        return decode_image(tf.io.read_file(path), self.image_size), tf.cast(label, tf.int32)
+        """Reads and decodes one file to a ``uint8`` image of ``input_shape``."""
+        height, width, channels = self.input_shape
+        image = decode_image(tf.io.read_file(path), (height, width), channels)
+        return image, tf.cast(label, tf.int32)
 
 
 @DATASETS.register("image_folder")
-class ImageFolderDataset(PadCropFlipMixin, _ImageFolderBase):
-    """Any image folder: RGB squares of ``config.image_size`` (default 32) scaled to [-1, 1].
+class ImageFolderDataset(ScaledPixelsMixin, _ImageFolderBase):
+    """Any image folder: images of the model's input shape (else RGB squares of
+    ``config.image_size``, default 32), pixels mapped as ``config.input_scale`` (default
+    ``-1_1``), ``input_mean`` and ``input_std`` say.
 
-    Training pads by an eighth of the image size (zero in normalised space), crops back at
-    random and flips at random.
+    Training pads by an eighth of the image's shorter side (zero in normalised space), crops
+    back at random and flips at random.
     """
 
     name = "image_folder"
     default_image_size = 32
+
+    def __init__(self, config: DataConfig):
+        super().__init__(config)
+        self.check_channel_statistics()
 
     @property
     def nb_classes(self) -> int:
@@ -216,19 +259,8 @@ class ImageFolderDataset(PadCropFlipMixin, _ImageFolderBase):
         return min(5000, self.train_size // 10)
 
     @property
-    def image_size(self) -> int:
-        return self.config.image_size or self.default_image_size
-
-    @property
-    def augment_padding(self) -> int:
-        return max(1, self.image_size // 8)
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (self.image_size, self.image_size, 3)
-
-    def normalize(self, images):
-        return tf.cast(images, tf.float32) / 127.5 - 1.0
+        return decoded_input_shape(self.config, self.default_image_size)
 
 
 @DATASETS.register("cifar10_folder")
@@ -241,7 +273,6 @@ class Cifar10FolderDataset(CifarPreprocessingMixin, _ImageFolderBase):
     name = "cifar10_folder"
     nb_classes = CIFAR_NB_CLASSES
     default_validation_size = 5000
-    image_size = CIFAR_IMAGE_SIZE
 
     def __init__(self, config: DataConfig):
         super().__init__(config)

@@ -11,7 +11,7 @@ import abc
 import dataclasses
 import json
 import os
-import zipfile
+import re
 from typing import ClassVar
 
 import keras
@@ -25,7 +25,7 @@ from learners.metrics import validate as validate_metrics
 from learners.trainer import Trainer, evaluate
 from nets.model_helper import ModelHelper
 from utils.flops import total_macs, total_params
-from utils.io import EventLog, write_json_atomic
+from utils.io import EventLog, keras_file_problem, write_json_atomic
 
 
 class MissingModelError(FileNotFoundError):
@@ -54,58 +54,122 @@ class RunContext:
 
     @property
     def pretrained_model_path(self) -> str:
-        """Where the pre-trained full-precision model is (what ``full-prec`` writes)."""
+        """Where the pre-trained full-precision model is: the user's ``--model_file``, or what
+        ``full-prec`` writes (``<model_dir>/<model>_at_<dataset>.keras``)."""
+        if self.helper.model_file is not None:
+            return self.helper.model_file
         return os.path.join(self.config.model_dir, f"{self.model_basename}.keras")
 
     def build_model(self) -> keras.Model:
-        """A freshly initialised model of the helper, built under the strategy's scope."""
+        """A freshly initialised model of the helper, built under the strategy's scope; for a
+        helper that stands for a trained model (``--model_file``), that model (full-prec then
+        fine-tunes it)."""
+        if self.helper.model_file is not None:
+            return self.load_pretrained()
         with self.strategy.scope():
             return self.helper.build_model(self.dataset.input_shape, self.dataset.nb_classes)
 
     def load_model(self, path: str, what: str = "model") -> keras.Model:
-        """Loads a ``.keras`` file under the strategy's scope.
+        """Loads a ``.keras`` file under the strategy's scope; the pre-trained model as the
+        helper prepares it (``ModelHelper.prepare_loaded``: functional, logits).
 
         Raises:
             MissingModelError: naming the path and the run that writes the file.
             ValueError: naming the path when the file is damaged (not a whole ``.keras``
-                archive) or takes inputs of another shape.
+                archive), cannot be loaded, or takes inputs of another shape.
         """
-        if path == self.pretrained_model_path:
-            producer, directory = f"`--learner full-prec --net {self.config.net}`", "--model_dir"
+        if path == self.helper.model_file:
+            remedy = "Pass the .keras file of your trained model (model.save('model.keras'))"
+            model = load_model_file(path, "model file (--model_file)", remedy,
+                                    self.helper.custom_objects(), self.strategy)
         else:
-            producer = f"`--learner {self.config.learner} --exec_mode train`"
-            directory = "--save_dir"
-        if not os.path.isfile(path):
-            raise MissingModelError(
-                f"Expected the {what} at '{path}'. Received: no such file. Train it first with "
-                f"{producer} (same {directory}), or pass {directory} pointing at the directory "
-                "that holds it.")
-        try:
-            with zipfile.ZipFile(path) as archive:
-                bad_member = archive.testzip()
-            problem = None if bad_member is None else f"its member {bad_member} fails its CRC check"
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            problem = f"not a whole zip archive: {error}"
-        if problem is not None:  # a .keras file is a zip archive; a cut one is no archive at all
-            raise ValueError(
-                f"Expected the {what} at '{path}' to be a whole .keras file. Received: a damaged "
-                f"file ({os.path.getsize(path)} bytes, {problem}). Restore it from a copy, or "
-                f"delete it and rerun {producer} (same {directory}) to write it again.")
-        try:
+            if path == self.pretrained_model_path:
+                producer = f"`--learner full-prec --net {self.config.net}`"
+                directory = "--model_dir"
+            else:
+                producer = f"`--learner {self.config.learner} --exec_mode train`"
+                directory = "--save_dir"
+            missing = (f"Train it first with {producer} (same {directory}), or pass {directory} "
+                       "pointing at the directory that holds it")
+            damaged = (f"Restore it from a copy, or delete it and rerun {producer} (same "
+                       f"{directory}) to write it again")
+            model = load_model_file(path, what, missing, self.helper.custom_objects(),
+                                    self.strategy, damaged_remedy=damaged)
+        if path == self.pretrained_model_path:
             with self.strategy.scope():
-                model = keras.models.load_model(path, compile=False)
-        except (ValueError, OSError, KeyError, TypeError) as error:
-            raise ValueError(f"Expected the {what} at '{path}' to be a Keras model file this "
-                             f"program can load. Received: {type(error).__name__}: {error}"
-                             ) from error
+                model = self.helper.prepare_loaded(model)
         expected = (None, *self.dataset.input_shape)
-        if tuple(model.input_shape) != expected:
+        if not shapes_match(tuple(model.input_shape), expected):
             raise ValueError(f"Expected the {what} at '{path}' to take inputs of shape {expected}. "
                              f"Received: {tuple(model.input_shape)}")
         return model
 
     def load_pretrained(self) -> keras.Model:
         return self.load_model(self.pretrained_model_path, "pre-trained model")
+
+
+def shapes_match(shape: tuple, expected: tuple) -> bool:
+    """Whether two shapes are equal, ``None`` (any size) matching every size."""
+    return len(shape) == len(expected) and all(
+        a is None or b is None or a == b for a, b in zip(shape, expected, strict=True))
+
+
+def load_model_file(path: str, what: str, missing_remedy: str, custom_objects: dict,
+                    strategy: tf.distribute.Strategy | None = None, *,
+                    damaged_remedy: str | None = None) -> keras.Model:
+    """Loads a ``.keras`` file (under ``strategy``'s scope), with errors that name it.
+
+    Args:
+        path: the file.
+        what: what it is, for messages (``"pre-trained model"``).
+        missing_remedy: what to do when there is no such file (a sentence).
+        custom_objects: the classes and functions of custom layers, by name.
+        strategy: the scope the variables are created in (the default strategy if ``None``).
+        damaged_remedy: what to do with a damaged file (defaults to ``missing_remedy``).
+
+    Raises:
+        MissingModelError: no file at ``path``.
+        ValueError: a damaged file, or one Keras cannot load (a custom layer Keras does not
+            know is named, with the advice to pass ``--custom_objects``).
+    """
+    if not os.path.isfile(path):
+        raise MissingModelError(f"Expected the {what} at '{path}'. Received: no such file. "
+                                f"{missing_remedy}.")
+    problem = keras_file_problem(path)
+    if problem is not None:  # a .keras file is a zip archive; a cut one is no archive at all
+        raise ValueError(
+            f"Expected the {what} at '{path}' to be a whole .keras file. Received: a damaged "
+            f"file ({os.path.getsize(path)} bytes, {problem}). {damaged_remedy or missing_remedy}.")
+    try:
+        with (strategy or tf.distribute.get_strategy()).scope():
+            return keras.models.load_model(path, compile=False, custom_objects=custom_objects)
+    except (ValueError, OSError, KeyError, TypeError, AttributeError) as error:
+        unknown = unknown_custom_object(error)
+        if unknown is not None:
+            defined = (f" (it defines {', '.join(sorted(custom_objects))})" if custom_objects
+                       else "")
+            raise ValueError(
+                f"Expected the {what} at '{path}' to use layers Keras knows, or custom ones that "
+                f"--custom_objects defines{defined}. Received: a model with the custom class or "
+                f"function '{unknown}'. Pass --custom_objects with the Python module that "
+                "defines it: a dotted path importable from the working directory (e.g. "
+                "--custom_objects=my_project.layers) or a .py file") from error
+        raise ValueError(f"Expected the {what} at '{path}' to be a Keras model file this "
+                         f"program can load. Received: {type(error).__name__}: {error}"
+                         ) from error
+
+
+def unknown_custom_object(error: BaseException) -> str | None:
+    """The name of the custom class or function Keras could not find while loading a model
+    (it may sit deep in the chain of errors Keras raised), or ``None``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        match = re.search(r"Could not locate (?:class|function) '([^']+)'", str(error))
+        if match:
+            return match.group(1)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class Learner(abc.ABC):

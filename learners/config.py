@@ -103,7 +103,7 @@ class TrainConfig:
         """The helper's defaults with the given (non-``None``) overrides applied."""
         names = ("epochs", "learning_rate", "reference_batch_size", "momentum", "weight_decay",
                  "decay_boundaries", "decay_rates", "learning_rate_schedule",
-                 "decay_epochs", "decay_rate")
+                 "decay_epochs", "decay_rate", "optimizer")
         values = {name: getattr(defaults, name) for name in names}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -14,6 +14,7 @@ from datasets.registry import create_dataset
 from learners.base import RunContext
 from learners.config import RunConfig
 from learners.metrics import validate as validate_metrics
+from learners.model_data import check_model_fits_data, data_config_for, read_signature
 from learners.registry import get_learner_class
 from learners.run_record import check_run_config, write_run_config
 from learners.trainer import evaluate
@@ -29,7 +30,8 @@ def run(config: RunConfig) -> dict:
     """Trains (or evaluates) as ``config`` says and returns the run's metrics.
 
     Everything that can be checked cheaply -- learner and net names, the output directories,
-    data files, the pre-trained model a learner needs -- is checked before any training starts.
+    data files, the pre-trained model a learner needs, a user's model against the data
+    (``learners.model_data``) -- is checked before any training starts.
     A training run holds a lock on ``--save_dir`` (and on the pre-trained model it writes), so a
     second run on them stops at once.
 
@@ -44,6 +46,7 @@ def run(config: RunConfig) -> dict:
     learner_class = get_learner_class(config.learner)
     writes_pretrained = (config.exec_mode == "train" and not config.search_trial
                          and not config.distillation.enabled
+                         and config.net_config.model_file is None  # a user's file is theirs
                          and getattr(learner_class, "writes_pretrained_model", False))
     check_output_dirs(config, writes_pretrained)
     strategy = create_strategy(config.multi_gpu)  # multi-worker: before any other TF op
@@ -76,7 +79,9 @@ def check_output_dirs(config: RunConfig, writes_pretrained: bool) -> None:
 def _run(config: RunConfig, strategy, learner_class, writes_pretrained: bool,
          locks: contextlib.ExitStack) -> dict:
     helper = create_model_helper(config.net, config.net_config)
-    dataset = create_dataset(config.data)
+    signature = read_signature(helper)  # a user's model decides the data's image shape
+    dataset = create_dataset(data_config_for(config.data, signature))
+    check_model_fits_data(signature, dataset)
     keras.utils.set_random_seed(config.train.seed)
     chief = is_chief(strategy)
     event_log = EventLog(os.path.join(config.log_dir, "events.jsonl") if chief else None)

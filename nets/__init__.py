@@ -8,6 +8,7 @@ from nets import (
     mobilenet_at_ilsvrc12,  # noqa: F401  (registers)
     resnet_at_cifar10,  # noqa: F401  (registers)
     resnet_at_ilsvrc12,  # noqa: F401  (registers)
+    user_model,  # noqa: F401  (registers)
 )
 from nets.model_helper import (  # noqa: F401
     MODEL_HELPERS,

@@ -28,12 +28,19 @@ class NetConfig:
         mobilenet_version: 1 or 2.
         mobilenet_depth_mult: MobileNet width (depth) multiplier.
         tiny: build the tiny variant of the net (few filters, for tests).
+        model_file: a user's trained Keras 3 model (``--model_file``, a ``.keras`` file), which
+            the ``user_model`` helper stands for; ``None`` for the built-in nets.
+        custom_objects: the Python module that defines the custom layers (and functions) of
+            ``model_file`` (``--custom_objects``): a dotted module path importable from the
+            working directory, or the path of a ``.py`` file.
     """
 
     resnet_size: int | None = None
     mobilenet_version: int = 1
     mobilenet_depth_mult: float = 1.0
     tiny: bool = False
+    model_file: str | None = None
+    custom_objects: str | None = None
 
     def __post_init__(self):
         if self.mobilenet_version not in (1, 2):
@@ -44,6 +51,16 @@ class NetConfig:
                              f"Received: mobilenet_depth_mult={self.mobilenet_depth_mult}")
         if self.resnet_size is not None and self.resnet_size <= 0:
             raise ValueError(f"Expected `resnet_size` > 0. Received: resnet_size={self.resnet_size}")
+        if self.model_file is not None and not self.model_file.lower().endswith(".keras"):
+            legacy = (" (a legacy format: load it with Keras and save it again with "
+                      "model.save('model.keras'))" if self.model_file.lower().endswith(
+                          (".h5", ".hdf5", ".tf", ".pb")) else "")
+            raise ValueError(f"Expected --model_file to be a Keras 3 model file ending in .keras. "
+                             f"Received: --model_file={self.model_file}{legacy}")
+        if self.custom_objects is not None and self.model_file is None:
+            raise ValueError("Expected --model_file with --custom_objects (the module of the "
+                             f"model's custom layers). Received: --custom_objects="
+                             f"{self.custom_objects} and no --model_file")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +70,8 @@ class TrainDefaults:
     ``decay_boundaries`` are epochs (scaled by ``epochs_ratio``); ``decay_rates`` has one
     more entry than the boundaries: the multiplier of the initial rate in each interval. The
     ``exponential`` schedule multiplies the rate by ``decay_rate`` every
-    ``decay_epochs`` epochs instead.
+    ``decay_epochs`` epochs instead. ``optimizer`` is ``momentum`` (SGD with momentum) or
+    ``adam``.
     """
 
     epochs: float
@@ -68,6 +86,7 @@ class TrainDefaults:
     learning_rate_schedule: str = "piecewise"
     decay_epochs: float = 0.0
     decay_rate: float = 1.0
+    optimizer: str = "momentum"
 
 
 class ModelHelper(abc.ABC):
@@ -75,11 +94,16 @@ class ModelHelper(abc.ABC):
 
     Attributes:
         name: registry name, ``<model>_at_<dataset>`` (what ``--net`` takes).
-        default_dataset: the ``--dataset`` used when the user names none.
+        default_dataset: the ``--dataset`` used when the user names none (``None``: one must
+            be named).
+        model_file: the trained model this helper stands for (a user's ``--model_file``):
+            every learner starts from it and nothing overwrites it. ``None`` for the built-in
+            nets, whose pre-trained model ``--learner full-prec`` trains and writes.
     """
 
     name: ClassVar[str]
-    default_dataset: ClassVar[str]
+    default_dataset: ClassVar[str | None]
+    model_file: str | None = None
 
     def __init__(self, config: NetConfig):
         self.config = config
@@ -96,6 +120,15 @@ class ModelHelper(abc.ABC):
     @abc.abstractmethod
     def train_defaults(self) -> TrainDefaults:
         """Training defaults of this pair (the original helper's per-model flag defaults)."""
+
+    def custom_objects(self) -> dict:
+        """The custom Keras objects loading this helper's models needs (by class name)."""
+        return {}
+
+    def prepare_loaded(self, model: keras.Model) -> keras.Model:
+        """The pre-trained model as the learners take it, from the model as loaded: a
+        functional model that outputs logits. Built-in nets are saved that way already."""
+        return model
 
 
 def create_model_helper(name: str, config: NetConfig) -> ModelHelper:

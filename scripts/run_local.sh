@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Usage: ./scripts/run_local.sh [nets/<model>_at_<dataset>_run.py] [-n N | --nb_gpus=N] [flags...]
+#        ./scripts/run_local.sh --model_file MODEL.keras --dataset NAME [flags...]
 #
 # With no arguments: trains LeNet on scikit-learn's digits (embedded, no download), exports
-# model.tflite and model_int8.tflite, benchmarks them and prints a summary.
+# model.tflite and model_int8.tflite, benchmarks them and prints a summary. With --model_file and
+# no launcher: runs main.py on your own model (docs/own_model.md).
 # -n N > 1 trains data-parallel on N GPUs (tf.distribute MirroredStrategy, one process).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,10 @@ script="nets/lenet_at_digits_run.py"
 if [[ $# -gt 0 && "$1" == *.py ]]; then
   script="$1"
   shift
+else
+  for arg in "$@"; do  # your own model (--model_file) needs no launcher
+    case "${arg}" in --model_file|--model_file=*) script="${repo_root}/main.py" ;; esac
+  done
 fi
 [[ -f "${script}" || -f "${repo_root}/${script}" ]] || {
   echo "error: expected a launcher such as nets/resnet_at_cifar10_run.py. Received: ${script} (no such file)" >&2

@@ -63,3 +63,31 @@ def test_invalid_flag_values_name_the_flag(parse, argv, message):
 def test_hpo_backend_without_a_space_sets_the_learners_own_search(parse, learner):
     assert parse(f"--learner={learner}", "--hpo_backend=tpe").settings.search_backend == "tpe"
     assert parse(f"--learner={learner}").settings.search_backend == "ddpg"
+
+
+def test_model_file_selects_the_user_model_and_the_preprocessing_flags(parse):
+    config = parse("--model_file=m.keras", "--dataset=npz", "--data_dir_local=d.npz",
+                   "--input_scale", "-1_1", "--input_mean=0.5,0.4,0.3", "--input_std=0.25",
+                   "--custom_objects=my.layers", "--learner=channel")
+    assert config.net == "user_model" and config.learner == "channel"
+    assert config.net_config.model_file == "m.keras"
+    assert config.net_config.custom_objects == "my.layers"
+    assert (config.data.dataset, config.data.data_dir) == ("npz", "d.npz")
+    assert config.data.input_scale == "-1_1" and config.data.input_mean == (0.5, 0.4, 0.3)
+    assert config.data.input_std == (0.25,)
+    # the user model's fine-tuning defaults
+    assert (config.train.optimizer, config.train.learning_rate_schedule) == ("adam", "cosine")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--model_file=m.keras",), "Expected --dataset with --model_file"),
+    (("--model_file=m.keras", "--net=resnet_at_cifar10", "--dataset=npz"),
+     "either --net or --model_file"),
+    (("--model_file=m.h5", "--dataset=npz"), "ending in .keras"),
+    (("--custom_objects=layers",), "Expected --model_file with --custom_objects"),
+    (("--input_std=0,1", "--dataset=npz"), "input_std"),
+    (("--input_mean=a", "--dataset=npz"), "input_mean"),
+])
+def test_bad_model_file_flags_are_named(parse, argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse(*argv)

@@ -52,4 +52,5 @@ def test_a_documented_command_builds_its_config(page, launcher, arguments):
         config = main.config_from_flags(default_net)
     finally:
         flags.FLAGS.unparse_flags()
-    assert config.net == default_net or any(a.startswith("--net") for a in arguments)
+    assert config.net == default_net or any(a.startswith(("--net", "--model_file"))
+                                            for a in arguments)

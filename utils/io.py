@@ -1,5 +1,6 @@
 """Files a run writes: atomic strict JSON, a JSON-lines event log, atomic Keras saves,
-and the check that an output directory can be written."""
+the check that a ``.keras`` file is whole, and the check that an output directory can be
+written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -112,6 +114,17 @@ def read_json_lines(path: str, parse: Callable[[Any], T], what: str) -> list[T]:
                             "writing it); that %s is done again.", path, what)
             write_text_atomic(path, "".join(line + "\n" for line in lines[:-1]))
     return records
+
+
+def keras_file_problem(path: str) -> str | None:
+    """What makes ``path`` no whole ``.keras`` file (a zip archive whose members pass their CRC
+    check), or ``None`` when it is one. A file cut short, or of another format, is no archive."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_member = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"not a whole zip archive: {error}"
+    return None if bad_member is None else f"its member {bad_member} fails its CRC check"
 
 
 def save_model_atomic(model: keras.Model, path: str) -> None:

@@ -132,3 +132,72 @@ class IncrementalForward:
         for key in [key for key in self._values if key != id(target)]:
             if all(id(reader) in self._computed for reader in self._consumers[key]):
                 del self._values[key]  # nothing left to compute reads it
+
+
+def to_functional(model: keras.Model) -> keras.Model:
+    """``model`` as a functional model: a ``Sequential`` is rebuilt layer by layer (fresh layers
+    from their configs, each called once, with the original weights); any other model is
+    returned as it is.
+
+    The graph code, the pruning surgery and the quantization rewrites all walk a functional
+    graph; a loaded ``Sequential`` calls each layer several times internally, which they would
+    read as shared layers.
+
+    Raises:
+        ValueError: a ``Sequential`` model that was never built (it has no input shape).
+    """
+    if not isinstance(model, keras.Sequential):
+        return model
+    try:
+        source = model.inputs[0]
+    except (AttributeError, IndexError, TypeError):  # Keras: "has no defined inputs yet"
+        raise ValueError(f"Expected a built Sequential model (one that starts with keras.Input, "
+                         f"or was built or trained before it was saved). Received: "
+                         f"'{model.name}', which has no input shape") from None
+    inputs = keras.Input(shape=source.shape[1:], dtype=source.dtype, name=f"{model.name}_input")
+    outputs = inputs
+    for layer in model.layers:
+        clone = layer.__class__.from_config(layer.get_config())
+        outputs = clone(outputs)
+        clone.set_weights(layer.get_weights())
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def without_softmax(model: keras.Model) -> tuple[keras.Model, str | None]:
+    """``model`` with its final softmax removed, so that it outputs logits.
+
+    Handles a model whose one output is made by a ``Softmax`` layer over the last axis, an
+    ``Activation("softmax")``, or a layer with ``activation="softmax"`` in its config (``Dense``,
+    ``Conv2D`` ...; it is re-created with a linear activation and the same weights). Softmax
+    keeps the order of the scores, so the predicted classes do not change.
+
+    Returns:
+        ``(model, removed)``: the logits model (``model`` itself when it has no final softmax)
+        and a description of what was removed (``None`` when nothing was).
+    """
+    if len(model.outputs) != 1:
+        return model, None
+    layer = output_layers(model)[0]
+    if call_count(layer) != 1:
+        return model, None
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.Softmax):
+        rank = len(model.output_shape)
+        axes = config.get("axis", -1)
+        if [axis % rank for axis in (axes if isinstance(axes, (list, tuple)) else [axes])] != [
+                rank - 1]:  # a softmax over other axes is no classifier head
+            return model, None
+        logits = layer.input
+    elif isinstance(layer, keras.layers.Activation):
+        if config.get("activation") != "softmax":
+            return model, None
+        logits = layer.input
+    elif config.get("activation") == "softmax":
+        config["activation"] = "linear"
+        linear = layer.__class__.from_config(config)
+        logits = linear(layer.input)
+        linear.set_weights(layer.get_weights())
+    else:
+        return model, None
+    removed = f"the softmax of '{layer.name}' ({type(layer).__name__})"
+    return keras.Model(model.input, logits, name=model.name), removed

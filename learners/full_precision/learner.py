@@ -22,7 +22,9 @@ class FullPrecisionLearner(Learner):
     Writes ``<save_dir>/model.keras`` and ``metrics.json`` and publishes the model as the
     pre-trained model ``<model_dir>/<model>_at_<dataset>.keras`` -- unless distillation is on, in
     which case that file is the teacher and is left untouched. A diverged training (the trainer
-    raises) or a non-finite evaluation writes and replaces nothing.
+    raises) or a non-finite evaluation writes and replaces nothing. With a user's model
+    (``--model_file``) it fine-tunes that model instead and publishes nothing: the user's file
+    is never written.
     """
 
     writes_pretrained_model: ClassVar[bool] = True
@@ -44,9 +46,9 @@ class FullPrecisionLearner(Learner):
         logging.info("full-prec: eval accuracy %.4f after %d steps", metrics["accuracy"], result.steps)
         if context.is_chief:
             save_model_atomic(model, self.output_model_path)
-            if self.config.distillation.enabled:
-                logging.info("Distillation is on: %s (the teacher) is left as it was.",
-                             context.pretrained_model_path)
+            if self.config.distillation.enabled or context.helper.model_file is not None:
+                logging.info("%s (the pre-trained model) is left as it was; the result is %s.",
+                             context.pretrained_model_path, self.output_model_path)
             elif not self.config.search_trial:  # a search trial does not replace the model
                 os.makedirs(self.config.model_dir, exist_ok=True)
                 shutil.copyfile(self.output_model_path, context.pretrained_model_path + ".tmp")

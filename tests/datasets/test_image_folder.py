@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from datasets import DataConfig, DataError, create_dataset
 from datasets.cifar10 import CIFAR_MEAN, CIFAR_STD
@@ -99,14 +100,54 @@ def test_corrupt_jpeg_is_named(tmp_path):
         create_dataset(_config(tmp_path))
 
 
-@pytest.mark.parametrize("layout, message", [
-    ({"train": 2}, "evaluation split"),
-    ({"test": 2}, "no 'train' directory"),
-])
-def test_missing_split(tmp_path, layout, message):
-    write_image_folder(tmp_path, nb_per_class=layout)
-    with pytest.raises(DataError, match=message):
+def test_missing_train_split(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"test": 2})
+    with pytest.raises(DataError, match="no 'train' directory"):
         create_dataset(_config(tmp_path))
+
+
+def test_without_an_evaluation_split_a_fixed_tenth_of_each_class_is_held_out(tmp_path):
+    written = write_image_folder(tmp_path, class_names=("a", "b", "c"),
+                                 nb_per_class={"train": 20}, image_size=8)
+    first = create_dataset(_config(tmp_path, image_size=8, input_scale="0_255"))
+    assert (first.train_size, first.eval_size) == (54, 6)
+    images, labels = _eval_arrays(first)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1, 2, 2])
+    held_out = {image.tobytes() for image in images.astype(np.uint8)}
+    trained = {image.tobytes() for image in first.calibration_images(54).astype(np.uint8)}
+    assert held_out <= {image.tobytes() for image in written["train"]["images"]}
+    assert not held_out & trained
+    again = create_dataset(_config(tmp_path, image_size=8, input_scale="0_255", seed=5))
+    np.testing.assert_array_equal(_eval_arrays(again)[0], images)  # the same files every time
+
+
+def test_a_class_of_one_image_stays_in_training(tmp_path):
+    write_image_folder(tmp_path, class_names=("a",), nb_per_class={"train": 1})
+    with pytest.raises(DataError, match="two or more images in a class"):
+        create_dataset(_config(tmp_path))
+    write_image_folder(tmp_path, class_names=("b",), nb_per_class={"train": 3})
+    dataset = create_dataset(_config(tmp_path, validation_size=1))
+    assert (dataset.train_size, dataset.eval_size) == (3, 1)
+
+
+def test_grey_non_square_images_for_a_models_input(tmp_path):
+    written = write_image_folder(tmp_path, nb_per_class={"train": 2, "val": 1}, image_size=8)
+    dataset = create_dataset(_config(tmp_path, validation_size=1, input_shape=(8, 8, 1),
+                                     input_scale="0_1", input_mean=(0.5,), input_std=(0.25,)))
+    images, _ = _eval_arrays(dataset)
+    assert dataset.input_shape == (8, 8, 1) and images.shape == (3, 8, 8, 1)
+    grey = np.asarray(tf.image.rgb_to_grayscale(written["val"]["images"]))
+    np.testing.assert_allclose(images, (grey / 255 - 0.5) / 0.25, atol=0.03)
+    wide = create_dataset(_config(tmp_path, validation_size=1, input_shape=(6, 10, 3)))
+    assert _eval_arrays(wide)[0].shape == (3, 6, 10, 3)
+    with pytest.raises(DataError, match="grey .* or RGB"):
+        create_dataset(_config(tmp_path, validation_size=1, input_shape=(8, 8, 4)))
+
+
+def test_fixed_preprocessing_refuses_input_scale(tmp_path):
+    write_image_folder(tmp_path, class_names=CIFAR_CLASSES, nb_per_class={"train": 1, "test": 1})
+    with pytest.raises(DataError, match="--input_scale.*'cifar10_folder'.*fixed"):
+        create_dataset(_config(tmp_path, "cifar10_folder", validation_size=2, input_scale="0_1"))
 
 
 def test_missing_and_empty_dir(tmp_path):

@@ -1,4 +1,5 @@
-"""Runs the real command line (``python nets/<net>_run.py ...``) in a subprocess for tests."""
+"""Runs the real command line (``python nets/<net>_run.py ...``, or ``python main.py ...`` as
+``run_local.sh --model_file`` does) in a subprocess for tests."""
 
 from __future__ import annotations
 
@@ -15,10 +16,19 @@ def launcher_command(net: str, *flags: str) -> list[str]:
     return [sys.executable, os.path.join(ROOT, "nets", f"{net}_run.py"), *flags]
 
 
-def run_cli(net: str, *flags: str, cwd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _run(command: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    return subprocess.run(launcher_command(net, *flags), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def run_cli(net: str, *flags: str, cwd: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return _run(launcher_command(net, *flags), cwd, timeout)
+
+
+def run_main(*flags: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python main.py flags``: what ``run_local.sh --model_file ...`` runs (no launcher)."""
+    return _run([sys.executable, os.path.join(ROOT, "main.py"), *flags], cwd, timeout)
 
 
 TINY_FLAGS = ("--tiny_net", "--nb_epochs_rat=0.02", "--summ_step=10", "--model_dir=models",

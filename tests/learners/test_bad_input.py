@@ -1,11 +1,13 @@
 """Bad input stops the real command line before any training, with a message naming the problem."""
 
 import os
+import zipfile
 
 import pytest
 
-from tests.fixtures.data_fixtures import write_cifar10_binary, write_image_folder
-from tests.learners.cli import run_cli
+from tests.fixtures.data_fixtures import write_cifar10_binary, write_image_folder, write_npz
+from tests.fixtures.user_models import save_custom_layer_model, save_functional_softmax
+from tests.learners.cli import run_cli, run_main
 
 _OUTPUT_FLAGS = ("--save_dir=out", "--model_dir=models", "--log_dir=logs", "--enbl_export=false")
 
@@ -66,4 +68,75 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path, case):
     assert error_lines, result.stderr[-2000:]
     for fragment in expected:
         assert fragment in error_lines[-1]
+    assert not os.path.exists(tmp_path / "out" / "checkpoints"), "training must not have started"
+
+
+# ------------------------------------------------------------------ a user's model (--model_file)
+def _not_a_keras_model(tmp_path):
+    (tmp_path / "m.keras").write_text("weights, honest")
+    return ["--model_file=m.keras", "--dataset=digits"], ["'m.keras'", "whole .keras file",
+                                                          "not a whole zip archive"]
+
+
+def _zip_that_is_no_keras_model(tmp_path):
+    with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:
+        archive.writestr("weights.txt", "not a model")
+    return ["--model_file=m.keras", "--dataset=digits"], ["'m.keras'", "Keras model file",
+                                                          "config.json"]
+
+
+def _input_shape_mismatch(tmp_path):
+    save_functional_softmax(tmp_path / "m.keras", input_shape=(16, 16, 3), nb_classes=3)
+    write_npz(tmp_path / "data.npz", shape=(8, 8, 3), nb_classes=3)
+    return (["--model_file=m.keras", "--dataset=npz", "--data_dir_local=data.npz",
+             "--input_scale=0_1"],
+            ["the model 'm.keras' takes, (16, 16, 3)", "(8, 8, 3)", "--dataset npz", "data.npz"])
+
+
+def _channel_mismatch(tmp_path):
+    save_functional_softmax(tmp_path / "m.keras", input_shape=(8, 8, 1), nb_classes=3)
+    write_npz(tmp_path / "data.npz", shape=(8, 8, 3), nb_classes=3)
+    return (["--model_file=m.keras", "--dataset=npz", "--data_dir_local=data.npz",
+             "--input_scale=0_1"],
+            ["1 channel(s) the model 'm.keras' takes", "3 channel(s)", "data.npz"])
+
+
+def _custom_layer_without_custom_objects(tmp_path):
+    save_custom_layer_model(str(tmp_path))
+    return ["--model_file=custom.keras", "--dataset=digits"], ["'custom.keras'", "Doubling",
+                                                               "--custom_objects"]
+
+
+def _more_classes_than_outputs(tmp_path):
+    save_functional_softmax(tmp_path / "m.keras", input_shape=(8, 8, 3), nb_classes=3)
+    write_npz(tmp_path / "data.npz", shape=(8, 8, 3), nb_classes=5)
+    return (["--model_file=m.keras", "--dataset=npz", "--data_dir_local=data.npz",
+             "--input_scale=0_1"],
+            ["at most 3 classes, the outputs of the model 'm.keras'", "5 classes", "data.npz"])
+
+
+def _no_input_scale(tmp_path):
+    save_functional_softmax(tmp_path / "m.keras", input_shape=(8, 8, 3), nb_classes=3)
+    write_npz(tmp_path / "data.npz", shape=(8, 8, 3), nb_classes=3)
+    return (["--model_file=m.keras", "--dataset=npz", "--data_dir_local=data.npz"],
+            ["Expected --input_scale", "'m.keras'"])
+
+
+def _no_dataset(tmp_path):
+    return ["--model_file=m.keras"], ["Expected --dataset with --model_file"]
+
+
+@pytest.mark.parametrize("case", [_not_a_keras_model, _zip_that_is_no_keras_model,
+                                  _input_shape_mismatch, _channel_mismatch,
+                                  _custom_layer_without_custom_objects, _more_classes_than_outputs,
+                                  _no_input_scale, _no_dataset],
+                         ids=lambda case: case.__name__.strip("_"))
+def test_a_bad_user_model_or_data_exits_2_with_a_clear_message(tmp_path, case):
+    flags, expected = case(tmp_path)
+    result = run_main(*flags, "--learner=channel", *_OUTPUT_FLAGS, cwd=tmp_path, timeout=90)
+    assert result.returncode == 2, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    for fragment in expected:
+        assert fragment in error_lines[0]
     assert not os.path.exists(tmp_path / "out" / "checkpoints"), "training must not have started"

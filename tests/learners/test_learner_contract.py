@@ -82,3 +82,25 @@ def test_learner_contract(tmp_path, learner):
 
     evaluated = run(_config(tmp_path, learner, exec_mode="eval", **_SMALL.get(learner, {})))
     assert evaluated["eval"]["accuracy"] == pytest.approx(saved["eval"]["accuracy"])
+
+
+@pytest.mark.parametrize("learner", load_builtin_learners().names())
+def test_every_learner_starts_from_a_users_model(tmp_path, learner):
+    """``--model_file``: a user's Sequential model with a softmax head is every learner's
+    pre-trained model; the learner's result outputs logits, and the user's file is never
+    written (nor any pre-trained model under ``--model_dir``)."""
+    from tests.fixtures.user_models import save_sequential_softmax
+
+    path = save_sequential_softmax(tmp_path / "user.keras")
+    before = (tmp_path / "user.keras").read_bytes()
+    config = _config(tmp_path, learner, net="user_model", net_config=NetConfig(model_file=path),
+                     train=TrainConfig(train_steps=20, learning_rate=1e-3, optimizer="adam",
+                                       summary_step=10, save_step=100),
+                     export=ExportConfig(enabled=False), **_SMALL.get(learner, {}))
+    metrics = run(config)
+    assert metrics["model"] == "user_at_digits" and metrics["learner"] == learner
+    model = keras.models.load_model(tmp_path / learner / "model.keras")
+    logits = np.asarray(model(create_dataset(DataConfig()).calibration_images(8)))
+    assert logits.shape == (8, 10) and not np.allclose(logits.sum(axis=-1), 1.0)  # no softmax
+    assert (tmp_path / "user.keras").read_bytes() == before
+    assert not (tmp_path / "models").exists()

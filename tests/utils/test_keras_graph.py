@@ -1,11 +1,12 @@
-"""``utils.keras_graph.IncrementalForward``: the same values as a forward pass, computed once."""
+"""``utils.keras_graph``: ``IncrementalForward`` gives the values of a forward pass, computed
+once; a loaded ``Sequential`` becomes functional and a softmax head comes off, outputs kept."""
 
 import keras
 import numpy as np
 import pytest
 
 from nets.resnet_cifar import build_resnet_cifar
-from utils.keras_graph import IncrementalForward
+from utils.keras_graph import IncrementalForward, call_count, to_functional, without_softmax
 
 
 def _inception_like() -> keras.Model:
@@ -66,3 +67,68 @@ def test_a_layer_with_several_inputs_is_refused():
     forward = IncrementalForward(model, _batches(model))
     with pytest.raises(ValueError, match="one input tensor. Received: 'concat' with 2"):
         forward.input_of(model.get_layer("concat"))
+
+
+def _saved_and_loaded(model, tmp_path):
+    model.save(tmp_path / "model.keras")
+    return keras.models.load_model(tmp_path / "model.keras")
+
+
+def test_a_loaded_sequential_model_becomes_functional_with_the_same_outputs(tmp_path):
+    sequential = keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.BatchNormalization(), keras.layers.Flatten(), keras.layers.Dense(5)])
+    randomize = np.random.default_rng(0)
+    sequential.set_weights([randomize.standard_normal(w.shape).astype(np.float32)
+                            for w in sequential.get_weights()])
+    loaded = _saved_and_loaded(sequential, tmp_path)
+    assert max(call_count(layer) for layer in loaded.layers) > 1  # why it must be rebuilt
+    functional = to_functional(loaded)
+    assert not isinstance(functional, keras.Sequential)
+    assert [call_count(layer) for layer in functional.layers] == [1] * 5
+    images = _batches(functional, nb=1)[0]
+    np.testing.assert_allclose(functional(images), loaded(images), atol=1e-6)
+    assert to_functional(functional) is functional
+
+
+def test_an_unbuilt_sequential_model_is_refused():
+    with pytest.raises(ValueError, match="Expected a built Sequential model"):
+        to_functional(keras.Sequential([keras.layers.Dense(3)]))
+
+
+def _softmax_heads():
+    def head(last):
+        inputs = keras.Input((8, 8, 3), name="images")
+        x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        return keras.Model(inputs, last(x))
+
+    return {
+        "dense-activation": lambda: head(keras.layers.Dense(5, activation="softmax")),
+        "softmax-layer": lambda: head(lambda x: keras.layers.Softmax()(keras.layers.Dense(5)(x))),
+        "activation-layer": lambda: head(
+            lambda x: keras.layers.Activation("softmax")(keras.layers.Dense(5)(x))),
+    }
+
+
+@pytest.mark.parametrize("build", _softmax_heads().values(), ids=_softmax_heads().keys())
+def test_a_softmax_head_comes_off_and_its_logits_give_the_same_probabilities(build, tmp_path):
+    model = _saved_and_loaded(build(), tmp_path)
+    logits_model, removed = without_softmax(model)
+    assert removed is not None and "softmax" in removed
+    images = _batches(model, nb=1)[0]
+    np.testing.assert_allclose(keras.ops.softmax(logits_model(images)), model(images), atol=1e-6)
+    assert not np.allclose(np.sum(np.asarray(logits_model(images)), axis=-1), 1.0)
+    reloaded = _saved_and_loaded(logits_model, tmp_path)  # it saves as a plain model
+    np.testing.assert_allclose(reloaded(images), logits_model(images), atol=1e-6)
+
+
+def test_logits_and_other_heads_are_left_alone():
+    inputs = keras.Input((4,))
+    for last in (keras.layers.Dense(3), keras.layers.Dense(3, activation="sigmoid"),
+                 keras.layers.Activation("relu")):
+        model = keras.Model(inputs, last(inputs))
+        assert without_softmax(model) == (model, None)
+    images = keras.Input((4, 4, 3))
+    spatial = keras.Model(images, keras.layers.Softmax(axis=1)(images))  # not over the classes
+    assert without_softmax(spatial)[1] is None
