@@ -13,7 +13,9 @@ normalised and augmented. This base class derives from that:
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -160,6 +162,28 @@ class Dataset(abc.ABC):
                 seed gives the same image whatever else ran in the process before (stateful random
                 ops share one state with every pipeline the process built, a search's included).
         """
+
+    def explain_error(self, error: Exception) -> Exception | None:
+        """A clearer error for ``error``, which reading one of this dataset's pipelines raised,
+        when the dataset finds its cause in its files (the image that does not decode, named);
+        ``None`` (the default) otherwise.
+
+        Called on the failure path only (:meth:`explained_errors`), so it may read every file;
+        the normal path carries no file names through the pipelines.
+        """
+        return None
+
+    @contextlib.contextmanager
+    def explained_errors(self) -> Iterator[None]:
+        """Re-raises an error of the ``with`` block as :meth:`explain_error` explains it, when it
+        does (the original is its ``__cause__``); any other error as it is."""
+        try:
+            yield
+        except Exception as error:  # noqa: BLE001 -- re-raised unless explained
+            explained = self.explain_error(error)
+            if explained is None:
+                raise
+            raise explained from error
 
     # ----------------------------------------------------------------- derived
     @property

@@ -91,6 +91,12 @@ class CompressionLearner(Learner):
         """The schedule of the fine-tuning (the net's, scaled by ``--nb_epochs_rat``)."""
         return self.config.train
 
+    @property
+    def learning_rate_flag(self) -> str:
+        """The flag that sets :meth:`finetune_config`'s learning rate: named when the
+        fine-tuning diverges."""
+        return "--lrn_rate_init"
+
     def training_callbacks(self, candidate: Candidate) -> list:
         """Callbacks of the fine-tuning (mask updates, quantizer ranges ...)."""
         return []
@@ -103,7 +109,8 @@ class CompressionLearner(Learner):
         trainer = self.make_trainer(candidate.model, self.config.learner,
                                     train_config=self.finetune_config(),
                                     eval_data=self.context.dataset.eval_dataset(),
-                                    callbacks=self.training_callbacks(candidate))
+                                    callbacks=self.training_callbacks(candidate),
+                                    learning_rate_flag=self.learning_rate_flag)
         self.start_training(candidate, trainer)
         return trainer.train()
 

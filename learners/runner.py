@@ -11,7 +11,7 @@ import keras
 from absl import logging
 
 from datasets.registry import create_dataset
-from learners.base import RunContext
+from learners.base import Learner, RunContext
 from learners.config import RunConfig
 from learners.metrics import validate as validate_metrics
 from learners.model_data import check_model_fits_data, data_config_for, read_signature
@@ -20,7 +20,13 @@ from learners.run_record import check_run_config, write_run_config
 from learners.trainer import evaluate
 from nets.model_helper import create_model_helper
 from utils.distribute import create_strategy, is_chief
-from utils.io import EventLog, ensure_writable_dir, mark_completed, write_json_atomic
+from utils.io import (
+    EventLog,
+    ensure_writable_dir,
+    mark_completed,
+    remove_stale_temporaries,
+    write_json_atomic,
+)
 from utils.locks import RunLock
 
 _LOCK_NAME = ".run.lock"
@@ -33,7 +39,8 @@ def run(config: RunConfig) -> dict:
     data files, the pre-trained model a learner needs, a user's model against the data
     (``learners.model_data``) -- is checked before any training starts.
     A training run holds a lock on ``--save_dir`` (and on the pre-trained model it writes), so a
-    second run on them stops at once.
+    second run on them stops at once, and then removes the temporary files a killed run left
+    there (``utils.io.remove_stale_temporaries``).
 
     Raises:
         ValueError: an output directory is a file or not writable (naming the flag), and the
@@ -54,6 +61,7 @@ def run(config: RunConfig) -> dict:
         if config.exec_mode == "train" and is_chief(strategy):
             locks.enter_context(RunLock(os.path.join(config.output_dir, _LOCK_NAME),
                                         f"--save_dir={config.output_dir}"))
+            remove_stale_temporaries(config.output_dir)  # a killed run's half-written files
             if not config.search_trial:  # a search's trials are its own, each in its directory
                 check_run_config(config)
         return _run(config, strategy, learner_class, writes_pretrained, locks)
@@ -92,7 +100,15 @@ def _run(config: RunConfig, strategy, learner_class, writes_pretrained: bool,
     if writes_pretrained and chief:
         locks.enter_context(RunLock(context.pretrained_model_path + ".lock",
                                     f"the pre-trained model '{context.pretrained_model_path}'"))
-    learner = learner_class(context)
+        remove_stale_temporaries(config.model_dir, recursive=False)
+    with dataset.explained_errors():  # a pipeline that raised: the bad file named
+        return _run_learner(context, learner_class(context))
+
+
+def _run_learner(context: RunContext, learner: Learner) -> dict:
+    """Trains (or evaluates) with ``learner``, exports, and writes the final ``metrics.json``."""
+    config, dataset, event_log = context.config, context.dataset, context.event_log
+    helper, strategy, chief = context.helper, context.strategy, context.is_chief
     event_log.write("run_start", config=dataclasses.asdict(config))
     logging.info("Run: learner=%s net=%s (%s) dataset=%s, %d train / %d eval examples, %d replica(s)",
                  config.learner, config.net, helper.model_name, dataset.name, dataset.train_size,

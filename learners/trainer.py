@@ -10,7 +10,8 @@ Nothing untrusted is kept or resumed from: a non-finite loss stops training
 (:class:`~utils.errors.TrainingDivergedError`) before anything is written; a checkpoint counts
 only once every tensor in it reads back, and resuming takes the newest one that does, skipping
 (and naming, never deleting) damaged ones; the ``checkpoint`` index file is rebuilt from the
-``ckpt-N.index`` files when it is damaged or missing.
+``ckpt-N.index`` files when it is damaged or missing, and the shards of a checkpoint a killed run
+did not finish writing (``ckpt-N_temp/``) are removed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -167,15 +169,50 @@ def cross_entropy_step(model: keras.Model, optimizer: keras.optimizers.Optimizer
     return step
 
 
-def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, learning_rate: float) -> float:
+def adam_steps(model: keras.Model, batches: Iterator, nb_steps: int, learning_rate: float, *,
+               learning_rate_flag: str, description: str = "fine-tuning") -> float:
     """``nb_steps`` of Adam at ``learning_rate`` (:func:`cross_entropy_step`) with batches from
     ``batches``: the fast fine-tuning after which a search's roll-out scores its candidate.
-    Returns the last step's loss."""
+    Returns the last step's loss.
+
+    Args:
+        learning_rate_flag: the flag that set ``learning_rate`` (``--cp_rlout_lrn_rate_ft``), named in the
+            error when the loss diverges.
+        description: what the steps are, for that error.
+
+    Raises:
+        TrainingDivergedError: at the first step whose loss is not finite, or when the weights
+            are not finite after the last step; ``model`` is then not to be used.
+    """
     step = cross_entropy_step(model, keras.optimizers.Adam(learning_rate))
     loss = float("nan")
-    for _ in range(nb_steps):
+    for number in range(1, nb_steps + 1):
         loss = float(step(*next(batches)))
+        if not math.isfinite(loss):
+            raise divergence_error(description, number, nb_steps, f"loss={loss}", learning_rate_flag,
+                                   learning_rate)
+    bad = non_finite_weights(model)
+    if bad:
+        raise divergence_error(description, nb_steps, nb_steps,
+                               f"non-finite weights in {', '.join(bad[:3])}", learning_rate_flag,
+                               learning_rate)
     return loss
+
+
+def non_finite_weights(model: keras.Model) -> list[str]:
+    """The paths of ``model``'s float weights that hold a NaN or an infinity."""
+    return [v.path for v in model.weights
+            if "float" in str(v.dtype) and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+
+
+def divergence_error(description: str, step: int, total_steps: int, what: str,
+                     learning_rate_flag: str, learning_rate: float) -> TrainingDivergedError:
+    """The error that stops a diverged training: the step, what was not finite, and the flag of
+    the learning rate to lower."""
+    return TrainingDivergedError(
+        f"Training diverged: {description} step {step} of {total_steps} gave {what}. Expected a "
+        f"finite loss. Lower the learning rate ({learning_rate_flag}, now {learning_rate:g}) and rerun. No "
+        "checkpoint, model or metrics.json was written from the diverged weights.")
 
 
 def epoch_steps(dataset: Dataset, nb_replicas: int = 1, exclude_val: bool = False) -> float:
@@ -211,6 +248,8 @@ class Trainer:
         description: label of the progress bar.
         eval_data: evaluated (and logged) at every checkpoint when given.
         write_files: whether this worker writes checkpoints and logs (the chief only).
+        learning_rate_flag: the flag that set ``config.lrn_rate_init``, named when training diverges
+            (a learner's fine-tuning has its own: ``--cp_lrn_rate_ft``).
     """
 
     def __init__(self, model: keras.Model, dataset: Dataset, config: TrainConfig, *,
@@ -218,7 +257,8 @@ class Trainer:
                  event_log: EventLog | None = None, summary_dir: str | None = None,
                  extra_losses: Sequence[ExtraLoss] = (), callbacks: Sequence[StepCallback] = (),
                  exclude_val: bool = False, description: str = "train",
-                 eval_data: tf.data.Dataset | None = None, write_files: bool = True):
+                 eval_data: tf.data.Dataset | None = None, write_files: bool = True,
+                 learning_rate_flag: str = "--lrn_rate_init"):
         self.model = model
         self.dataset = dataset
         self.config = config
@@ -232,6 +272,7 @@ class Trainer:
         self.description = description
         self.eval_data = eval_data
         self.write_files = write_files
+        self.learning_rate_flag = learning_rate_flag
 
         self.nb_replicas = strategy.num_replicas_in_sync
         self.global_batch_size = dataset.config.batch_size * self.nb_replicas
@@ -270,6 +311,8 @@ class Trainer:
         Raises:
             ValueError: naming the directory and each checkpoint's error when none restores.
         """
+        if self.write_files:
+            _remove_partial_checkpoints(self.checkpoint_dir)
         steps = _checkpoint_steps(self.checkpoint_dir)
         if not steps:
             return self.step
@@ -451,8 +494,7 @@ class Trainer:
         self._write_index([restored])  # the one verified; older ones stay, unlisted and undeleted
 
     def _check_finite_weights(self) -> None:
-        bad = [v.path for v in self.model.weights
-               if "float" in str(v.dtype) and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+        bad = non_finite_weights(self.model)
         if bad:
             self._diverged(self.step, None, f"non-finite weights in {', '.join(bad[:3])}")
 
@@ -462,11 +504,8 @@ class Trainer:
         if self.event_log:
             self.event_log.write("diverged", description=self.description, step=step,
                                  detail=what, learning_rate=self.config.learning_rate)
-        raise TrainingDivergedError(
-            f"Training diverged: {self.description} step {step} of {self.total_steps} gave "
-            f"{what}. Expected a finite loss. Lower the learning rate (--lrn_rate_init, now "
-            f"{self.config.learning_rate:g}) and rerun. No checkpoint, model or metrics.json "
-            "was written from the diverged weights.")
+        raise divergence_error(self.description, step, self.total_steps, what,
+                               self.learning_rate_flag, self.config.learning_rate)
 
     @property
     def _seconds_path(self) -> str:
@@ -538,6 +577,7 @@ class Trainer:
 
 _CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 _CHECKPOINT_PREFIX = re.compile(r"^ckpt-(\d+)$")
+_PARTIAL_CHECKPOINT = re.compile(r"^ckpt-\d+_temp$")
 
 
 def _checkpoint_steps(directory: str) -> list[int]:
@@ -552,6 +592,18 @@ def _checkpoint_files(directory: str, step: int) -> list[str]:
     index = f"ckpt-{step}.index"
     return [name for name in os.listdir(directory)
             if name == index or name.startswith(f"ckpt-{step}.data-")]
+
+
+def _remove_partial_checkpoints(directory: str) -> None:
+    """Removes the ``ckpt-N_temp`` directories TensorFlow writes a checkpoint's shards to before
+    merging them into ``ckpt-N.*``: what a run killed while saving left behind."""
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if _PARTIAL_CHECKPOINT.match(name) and os.path.isdir(path):
+            logging.info("Removing %s, a checkpoint a killed run did not finish writing.", path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _verify_checkpoint(prefix: str) -> None:

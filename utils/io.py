@@ -1,12 +1,17 @@
 """Files a run writes: atomic strict JSON, a JSON-lines event log, atomic Keras saves,
 the check that a ``.keras`` file is whole, and the check that an output directory can be
-written."""
+written.
+
+Every file written atomically is first written under :func:`temporary_path` (a hidden name with
+the writer's process id) and renamed into place; :func:`remove_stale_temporaries` removes those
+that a killed run left behind.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -65,20 +70,65 @@ def is_completed(metrics_path: str) -> bool:
         return False
 
 
+_TEMPORARY_NAME = re.compile(r"^\..+\.(\d+)\.tmp(\.\w+)?$")
+
+
+def temporary_path(path: str, extension: str = "") -> str:
+    """The name ``path`` is written under before it is renamed into place: hidden, in the same
+    directory, with this process's id (``.metrics.json.1234.tmp``), so that one a killed run left
+    behind is told apart and removed (:func:`remove_stale_temporaries`).
+
+    Args:
+        path: the final path.
+        extension: kept at the end, for a writer that needs it (``.keras``).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.{os.getpid()}.tmp{extension}")
+
+
+def remove_stale_temporaries(directory: str, recursive: bool = True) -> list[str]:
+    """Removes the files under ``directory`` that :func:`temporary_path` named for a process that
+    is no longer running (a run killed while writing); returns their paths.
+
+    Call it only while holding the directory's run lock (``utils.locks.RunLock``): a live writer's
+    files are kept, but this process's own would be taken for stale.
+    """
+    from utils.locks import process_alive  # here: utils.locks imports this module
+
+    removed = []
+    for root, subdirectories, names in os.walk(directory):
+        for name in names:
+            match = _TEMPORARY_NAME.match(name)
+            pid = int(match.group(1)) if match else None
+            if pid is not None and (pid == os.getpid() or not process_alive(pid)):
+                path = os.path.join(root, name)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+        if not recursive:
+            subdirectories.clear()
+    if removed:
+        logging.info("Removed %d temporary file(s) that killed runs left: %s", len(removed),
+                     ", ".join(removed))
+    return removed
+
+
 def write_text_atomic(path: str, text: str) -> None:
     """Writes ``text`` so a kill never leaves a half-written file at ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-        try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = temporary_path(path)
+    try:
+        with open(temporary, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    os.replace(temporary, path)
 
 
 def append_json_line(path: str, record: Any) -> None:
@@ -129,9 +179,8 @@ def keras_file_problem(path: str) -> str | None:
 
 def save_model_atomic(model: keras.Model, path: str) -> None:
     """Saves a ``.keras`` file via a temporary name, so a kill never leaves a corrupt model."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp.keras")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = temporary_path(path, ".keras")
     try:
         model.save(temporary)
     except BaseException:
@@ -205,8 +254,10 @@ def ensure_writable_dir(path: str, flag: str) -> str:
                          f"('{absolute}' is a file)")
     try:
         os.makedirs(absolute, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=absolute, prefix=".write-test-"):
+        probe = temporary_path(os.path.join(absolute, "write-test"))
+        with open(probe, "w"):
             pass
+        os.remove(probe)
     except OSError as error:
         raise ValueError(f"Expected {flag} to be a directory this run can write. Received: "
                          f"{flag}={path} ({error.strerror or error}: "

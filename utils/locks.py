@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 
 from absl import logging
+
+from utils.io import temporary_path
 
 
 class LockedError(FileExistsError):
@@ -65,13 +66,13 @@ class RunLock:
         os.makedirs(directory, exist_ok=True)
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        with tempfile.NamedTemporaryFile("w", dir=directory, prefix=".lock-",
-                                         delete=False) as handle:
+        temporary = temporary_path(self.path)
+        with open(temporary, "w") as handle:
             json.dump(record, handle)
         try:
             for _ in range(3):  # a stale lock removed, another run may take it first
                 try:
-                    os.link(handle.name, self.path)
+                    os.link(temporary, self.path)
                     self._held = True
                     return self
                 except FileExistsError:
@@ -96,7 +97,7 @@ class RunLock:
             raise LockedError(f"Expected to take the lock '{self.path}' on {self.what}. Received: "
                               "other runs kept taking it")
         finally:
-            os.unlink(handle.name)
+            os.unlink(temporary)
 
     def release(self) -> None:
         """Removes the lock file if this process still holds it."""

@@ -28,6 +28,7 @@ import numpy as np
 from absl import logging
 
 from hpo.layer_search import LayerSearch, run_layer_search
+from learners.channel_pruned.config import FLAG_PREFIX
 from learners.channel_pruned.selection import (
     layers_to_sample,
     reconstruct,
@@ -177,8 +178,10 @@ class ChannelPrunedLearner(PrunedModelLearner):
                         train_batches = iter(context.dataset.train_dataset(exclude_val=True,
                                                                            repeat=True))
                     metrics["accuracy_before_ft"] = evaluate(pruned, val_data)["accuracy"]
-                    metrics["finetune_loss"] = adam_steps(pruned, train_batches, finetune_steps,
-                                                          settings.rollout_learning_rate)
+                    metrics["finetune_loss"] = adam_steps(
+                        pruned, train_batches, finetune_steps, settings.rollout_learning_rate,
+                        learning_rate_flag=f"--{FLAG_PREFIX}rlout_lrn_rate_ft",
+                        description="roll-out fine-tuning")
                 accuracy = metrics["accuracy"] = evaluate(pruned, val_data)["accuracy"]
                 if settings.reward_policy == "flops":
                     macs = total_macs(pruned)
@@ -286,8 +289,8 @@ class ChannelPrunedLearner(PrunedModelLearner):
                                      decay_rates=(1.0,), warmup_epochs=0.0,
                                      train_steps=nb_iters)
         self.make_trainer(model, f"channel group fine-tuning {index}", train_config=config,
-                          checkpoint_subdir=os.path.join("group_finetune", f"checkpoints_{index}")
-                          ).train()
+                          checkpoint_subdir=os.path.join("group_finetune", f"checkpoints_{index}"),
+                          learning_rate_flag=f"--{FLAG_PREFIX}lrn_rate_ft").train()
 
 
 class ChannelPrunedTFSolverLearner(ChannelPrunedLearner):

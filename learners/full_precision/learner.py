@@ -13,7 +13,7 @@ from absl import logging
 from learners.base import Learner
 from learners.trainer import evaluate
 from utils.errors import TrainingDivergedError
-from utils.io import save_model_atomic
+from utils.io import save_model_atomic, temporary_path
 
 
 class FullPrecisionLearner(Learner):
@@ -51,8 +51,9 @@ class FullPrecisionLearner(Learner):
                              context.pretrained_model_path, self.output_model_path)
             elif not self.config.search_trial:  # a search trial does not replace the model
                 os.makedirs(self.config.model_dir, exist_ok=True)
-                shutil.copyfile(self.output_model_path, context.pretrained_model_path + ".tmp")
-                os.replace(context.pretrained_model_path + ".tmp", context.pretrained_model_path)
+                temporary = temporary_path(context.pretrained_model_path)
+                shutil.copyfile(self.output_model_path, temporary)
+                os.replace(temporary, context.pretrained_model_path)
         train_record = {**result.record(), "global_batch_size": trainer.global_batch_size,
                         "epochs": result.steps / trainer.steps_per_epoch}
         if result.steps == result.resumed_from:  # nothing left to train: keep the real record

@@ -86,6 +86,10 @@ class QuantizationLearner(CompressionLearner):
             bucket_size=settings.bucket_size, activation_bits=settings.activation_bits,
             init_style=self.init_style)
 
+    @property
+    def learning_rate_flag(self) -> str:
+        return f"--{self.settings.flag_prefix}lrn_rate"
+
     def finetune_config(self, nb_iters: int | None = None):
         """Adam at ``learning_rate`` for ``quant_epochs`` (or ``nb_iters``, or ``--nb_iters_train``
         steps), divided by 10 at 50 % and again at 80 % of the steps (constant for roll-outs)."""
@@ -169,7 +173,7 @@ class QuantizationLearner(CompressionLearner):
                 self.make_trainer(model, f"{name} roll-out",
                                   train_config=self.finetune_config(settings.finetune_steps),
                                   checkpoint_subdir=os.path.relpath(scratch, context.output_dir),
-                                  exclude_val=True).train()
+                                  exclude_val=True, learning_rate_flag=self.learning_rate_flag).train()
             accuracy = evaluate(model, val_data, context.dataset.nb_classes)["accuracy"]
             return accuracy, {"average_bits": average_bits(values)}
 

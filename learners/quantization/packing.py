@@ -32,6 +32,7 @@ from learners.quantization.quantizers import (
     dequantize_codebook,
     dequantize_uniform,
 )
+from utils.io import temporary_path
 
 MAGIC = b"PFQ1"
 FORMAT = "pocketflow-packed-weights-v1"
@@ -127,7 +128,7 @@ def write_packed(path: str, weights: list[PackedWeight]) -> str:
     header = json.dumps({"format": FORMAT, "weights": header_entries},
                         separators=(",", ":")).encode()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
+    temporary = temporary_path(path)
     with open(temporary, "wb") as handle:
         handle.write(MAGIC + struct.pack("<I", len(header)) + header)
         handle.writelines(blobs)

@@ -24,6 +24,7 @@ copy's weights and the optimizers' state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
@@ -32,8 +33,8 @@ import tensorflow as tf
 from absl import logging
 
 from datasets.base import Dataset
-from learners.trainer import cross_entropy_step, top_k_accuracy
-from learners.weight_sparse.config import WeightSparseConfig
+from learners.trainer import cross_entropy_step, divergence_error, top_k_accuracy
+from learners.weight_sparse.config import FLAG_PREFIX, WeightSparseConfig
 from learners.weight_sparse.masks import MaskedKernel, magnitude_mask
 from utils.keras_graph import all_layers, call_count
 
@@ -177,8 +178,12 @@ class RolloutScorer:
             metrics.update(self._regress())
         for _ in range(settings.finetune_steps):
             loss = self._finetune_step(*next(self._train))
-        if settings.finetune_steps:
+        if settings.finetune_steps:  # read once, after the steps: reading each would sync each
             metrics["finetune_loss"] = float(loss)
+            if not math.isfinite(metrics["finetune_loss"]):
+                raise divergence_error("weight-sparse roll-out fine-tuning", settings.finetune_steps,
+                                       settings.finetune_steps, f"loss={metrics['finetune_loss']}",
+                                       f"--{FLAG_PREFIX}lrn_rate_ft", settings.finetune_learning_rate)
         metrics["accuracy"] = self.accuracy()
         return metrics
 

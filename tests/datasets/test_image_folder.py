@@ -173,3 +173,32 @@ def test_empty_class_and_misplaced_files(tmp_path):
     (tmp_path / "train" / "loose.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(DataError, match=r"train/loose\.png"):
         create_dataset(_config(tmp_path))
+
+
+def test_an_image_cut_short_is_named_with_its_class_and_split_before_any_decoding(tmp_path):
+    write_image_folder(tmp_path, nb_per_class={"train": 2, "test": 1})
+    path = tmp_path / "train" / "dog" / "0001.png"
+    path.write_bytes(path.read_bytes()[:200])  # a valid signature and IHDR, then nothing
+    with pytest.raises(DataError, match=r"train/dog/0001\.png' \(class 'dog', split 'train'; "
+                                        r"200 bytes\), with no IEND chunk: the file is cut short"):
+        create_dataset(_config(tmp_path))
+
+
+def test_an_image_that_fails_to_decode_in_a_pipeline_is_named_by_the_dataset(tmp_path):
+    import tensorflow as tf
+
+    write_image_folder(tmp_path, nb_per_class={"train": 4, "test": 2})
+    path = tmp_path / "test" / "frog" / "0001.png"
+    data = path.read_bytes()
+    middle = len(data) // 2  # damage inside the compressed data: the start-up check passes
+    path.write_bytes(data[:middle] + bytes(b ^ 0x55 for b in data[middle:middle + 50])
+                     + data[middle + 50:])
+    dataset = create_dataset(_config(tmp_path))
+    with pytest.raises(DataError) as raised, dataset.explained_errors():
+        _eval_arrays(dataset)
+    assert str(raised.value).startswith(f"Expected images that decode in the image folder "
+                                        f"'{tmp_path}'. Received: 1 image that does not: "
+                                        f"'{path}' (class 'frog', split 'test': Invalid PNG data")
+    assert isinstance(raised.value.__cause__, tf.errors.InvalidArgumentError)
+    with pytest.raises(tf.errors.NotFoundError), dataset.explained_errors():  # not a decoding
+        raise tf.errors.NotFoundError(None, None, "elsewhere")

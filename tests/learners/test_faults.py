@@ -12,18 +12,31 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
-from tests.learners.cli import ROOT, TINY_FLAGS, run_cli, train_tiny_lenet
+from tests.fixtures.data_fixtures import write_image_folder
+from tests.learners.cli import ROOT, TINY_FLAGS, launcher_command, run_cli, train_tiny_lenet
 
 _FAST = (*TINY_FLAGS, "--enbl_export=false")
+_CHECKPOINTED = (*_FAST, "--nb_iters_train=40", "--save_step=20", "--save_dir=out")
+"""A full-prec run that keeps two checkpoints, ``ckpt-20`` and ``ckpt-40``."""
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory) -> pathlib.Path:
     """A ``models`` directory holding a good tiny LeNet / digits pre-trained model."""
     return train_tiny_lenet(tmp_path_factory.mktemp("pretrained"))
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory) -> pathlib.Path:
+    """A directory where a ``_CHECKPOINTED`` run finished: ``out/checkpoints/ckpt-{20,40}``."""
+    directory = tmp_path_factory.mktemp("checkpointed")
+    finished = run_cli("lenet_at_digits", *_CHECKPOINTED, cwd=str(directory))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return directory
 
 
 def _hashes(directory: pathlib.Path) -> dict[str, str]:
@@ -53,6 +66,22 @@ def test_divergence_stops_training_and_writes_or_replaces_nothing(tmp_path, pret
     with open(tmp_path / "logs" / "events.jsonl") as handle:  # the log stays strict JSON
         events = [json.loads(line, parse_constant=pytest.fail) for line in handle]
     assert events[-1]["event"] == "diverged"
+
+
+def test_a_search_whose_roll_out_fine_tuning_diverges_stops_naming_its_flag(tmp_path, pretrained):
+    shutil.copytree(pretrained, tmp_path / "models")
+    before = _hashes(tmp_path / "models")
+    result = run_cli("lenet_at_digits", *_FAST, "--learner=channel", "--cp_prune_option=auto",
+                     "--cp_nb_rlouts=2", "--cp_nb_rlouts_min=1", "--cp_criterion=fpgm",
+                     "--cp_rlout_nb_iters_ft=5", "--cp_rlout_lrn_rate_ft=1e38", "--save_dir=out",
+                     cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = _error_line(result)
+    assert "roll-out fine-tuning step" in error and "--cp_rlout_lrn_rate_ft, now 1e+38" in error
+    assert _hashes(tmp_path / "models") == before
+    assert not (tmp_path / "out" / "model.keras").exists()
+    trials = tmp_path / "out" / "search" / "trials.jsonl"
+    assert not trials.exists() or not trials.read_text(), "a diverged roll-out is not a trial"
 
 
 @pytest.mark.parametrize("flag", ["--save_dir", "--log_dir", "--model_dir"])
@@ -122,6 +151,142 @@ def test_a_rerun_with_other_settings_stops_and_one_with_other_log_steps_resumes(
     again = run_cli("lenet_at_digits", *flags, "--summ_step=3", cwd=str(tmp_path))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "already finished" in again.stderr
+
+
+def test_a_truncated_newest_checkpoint_is_named_kept_and_the_run_resumes_from_the_one_before(
+        tmp_path, checkpointed):
+    shutil.copytree(checkpointed, tmp_path, dirs_exist_ok=True)
+    checkpoints = tmp_path / "out" / "checkpoints"
+    data = checkpoints / "ckpt-40.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    damaged = hashlib.sha256(data.read_bytes()).hexdigest()
+    good = _hashes(checkpoints)
+    good = {name: digest for name, digest in good.items() if name.startswith("ckpt-20")}
+    result = run_cli("lenet_at_digits", *_CHECKPOINTED, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "Skipping checkpoint out/checkpoints/ckpt-40: it does not restore" in result.stderr
+    after = _hashes(checkpoints)
+    assert {name: after[name] for name in good} == good  # the intact one, as it was
+    assert damaged in after.values()  # the damaged one, kept (moved aside), never deleted
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["train"]["steps"] == 40 and metrics["train"]["resumed_from"] == 20
+
+
+@pytest.mark.parametrize("index", ["garbage {{{", None], ids=["garbage", "missing"])
+def test_a_damaged_checkpoint_index_is_rebuilt_and_the_run_does_not_restart(tmp_path, checkpointed,
+                                                                            index):
+    shutil.copytree(checkpointed, tmp_path, dirs_exist_ok=True)
+    checkpoints = tmp_path / "out" / "checkpoints"
+    if index is None:
+        (checkpoints / "checkpoint").unlink()
+    else:
+        (checkpoints / "checkpoint").write_text(index)
+    before = {name: digest for name, digest in _hashes(checkpoints).items()
+              if name.startswith("ckpt-")}
+    result = run_cli("lenet_at_digits", *_CHECKPOINTED, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "The checkpoint index out/checkpoints/checkpoint is" in result.stderr
+    assert "rebuilt" in result.stderr and "already finished (40 steps)" in result.stderr
+    after = _hashes(checkpoints)
+    assert {name: after[name] for name in before} == before  # none deleted or rewritten
+    assert 'model_checkpoint_path: "ckpt-40"' in (checkpoints / "checkpoint").read_text()
+
+
+def _image_folder_run(tmp_path: pathlib.Path, damage) -> tuple[subprocess.CompletedProcess, str]:
+    """Runs full-prec on a small image folder whose ``train/dog/0001.png`` ``damage`` rewrote;
+    returns the result and the image's path."""
+    root = tmp_path / "images"
+    write_image_folder(str(root), nb_per_class={"train": 4, "test": 2})
+    path = root / "train" / "dog" / "0001.png"
+    path.write_bytes(damage(path.read_bytes()))
+    before = _hashes(root)
+    result = run_cli("lenet_at_cifar10", "--dataset=image_folder", f"--data_dir_local={root}",
+                     "--tiny_net", "--nb_iters_train=6", "--batch_size=4", "--nb_smpls_val=2",
+                     "--save_dir=out", "--model_dir=models", "--log_dir=logs",
+                     "--enbl_export=false", cwd=str(tmp_path))
+    assert _hashes(root) == before
+    assert not list(tmp_path.glob("models/*.keras")), "no pre-trained model from a failed run"
+    assert not (tmp_path / "out" / "model.keras").exists()
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    return result, str(path)
+
+
+def test_a_png_cut_short_after_its_signature_is_named_before_training(tmp_path):
+    result, path = _image_folder_run(tmp_path, lambda data: data[:200])
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = _error_line(result)
+    assert f"'{path}' (class 'dog', split 'train'; 200 bytes)" in error and "cut short" in error
+    assert not (tmp_path / "out" / "checkpoints").exists(), "training must not have started"
+
+
+def test_a_png_that_fails_to_decode_during_training_is_named(tmp_path):
+    def damage_inside(data: bytes) -> bytes:  # the header and the IEND chunk intact
+        middle = len(data) // 2
+        flipped = bytes(b ^ 0x55 for b in data[middle:middle + 50])
+        return data[:middle] + flipped + data[middle + 50:]
+
+    result, path = _image_folder_run(tmp_path, damage_inside)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = _error_line(result)
+    assert f"'{path}' (class 'dog', split 'train': Invalid PNG data" in error, error
+    assert "InvalidArgumentError" not in result.stderr
+
+
+def test_a_run_killed_during_export_leaves_the_earlier_export_whole(tmp_path):
+    # Its rerun exports again and completes: tests/learners/test_kill_and_rerun.py (slow).
+    flags = (*TINY_FLAGS, "--nb_iters_train=20", "--save_dir=out", "--nb_calibration=16")
+    first = run_cli("lenet_at_digits", *flags, cwd=str(tmp_path))
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "out"
+    exported = {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+                for name in ("model.tflite", "model_int8.tflite", "export.json")}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    process = subprocess.Popen(launcher_command("lenet_at_digits", *flags), cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # the same command again exports again: killed once its staging directory appears
+        while process.poll() is None and not list(out.glob(".export-tmp-*")):
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -9, "the rerun ended before its export began"
+    assert {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+            for name in exported} == exported  # not one file of the killed export
+
+
+def test_a_truncated_model_in_save_dir_is_named_as_damaged(tmp_path, pretrained):
+    shutil.copytree(pretrained.parent, tmp_path, dirs_exist_ok=True)  # a finished full-prec run
+    model = tmp_path / "models_full-prec" / "model.keras"
+    model.write_bytes(model.read_bytes()[:2000])
+    before = _hashes(tmp_path)
+    result = run_cli("lenet_at_digits", *_FAST, "--exec_mode=eval", "--nb_epochs_rat=0.1",
+                     cwd=str(tmp_path))
+    assert result.returncode == 2
+    error = _error_line(result)
+    assert "models_full-prec/model.keras" in error and "damaged" in error
+    assert {name: digest for name, digest in _hashes(tmp_path).items()
+            if not name.startswith("logs")} == {name: digest for name, digest in before.items()
+                                                if not name.startswith("logs")}
+
+
+@pytest.mark.parametrize("change, difference", [
+    (("--seed=7",), "train.seed: 0 -> 7"),
+    (("--nb_epochs_rat=0.1", "--tiny_net=false"), "tiny: true -> false"),  # another architecture
+], ids=["seed", "architecture"])
+def test_a_rerun_on_a_finished_save_dir_with_other_settings_stops_before_any_work(
+        tmp_path, pretrained, change, difference):
+    shutil.copytree(pretrained.parent, tmp_path, dirs_exist_ok=True)  # a finished full-prec run
+    before = _hashes(tmp_path)
+    flags = (*TINY_FLAGS, "--nb_epochs_rat=0.1", "--enbl_export=false")  # train_tiny_lenet's
+    result = run_cli("lenet_at_digits", *flags, *change, cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = _error_line(result)
+    assert difference in error and "--save_dir" in error
+    assert {name: digest for name, digest in _hashes(tmp_path).items()
+            if not name.startswith("logs")} == {name: digest for name, digest in before.items()
+                                                if not name.startswith("logs")}
 
 
 def test_eval_without_a_saved_model_names_the_learner_to_train_first(tmp_path, pretrained):

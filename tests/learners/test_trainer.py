@@ -42,13 +42,35 @@ def test_adam_steps_learn_from_the_batches_they_are_given():
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     before = evaluate(model, dataset.eval_dataset())
     batches = iter(dataset.train_dataset(repeat=True))
-    first = adam_steps(model, batches, 1, 1e-2)
-    last = adam_steps(model, batches, 100, 1e-2)
+    first = adam_steps(model, batches, 1, 1e-2, learning_rate_flag="--cp_rlout_lrn_rate_ft")
+    last = adam_steps(model, batches, 100, 1e-2, learning_rate_flag="--cp_rlout_lrn_rate_ft")
     after = evaluate(model, dataset.eval_dataset())
     # The returned loss is one batch's of 32 (noisy): compared loosely; the eval pass is the measure.
     assert last < first
     assert after["loss"] < before["loss"] / 2
     assert after["accuracy"] > max(0.5, before["accuracy"] + 0.2)
+
+
+def test_adam_steps_stop_at_a_non_finite_loss_or_weights_naming_the_step_and_the_flag():
+    from utils.errors import TrainingDivergedError
+
+    keras.utils.set_random_seed(0)
+    dataset = create_dataset(DataConfig(batch_size=32))
+    batches = iter(dataset.train_dataset(repeat=True))
+
+    def linear():
+        return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(10)])
+
+    pattern = (r"roll-out fine-tuning step [1-5] of 20 gave loss=nan\..*"
+               r"--cp_rlout_lrn_rate_ft, now 1e\+38")
+    with pytest.raises(TrainingDivergedError, match=pattern):  # Adam at 1e38: NaN at step 2
+        adam_steps(linear(), batches, 20, 1e38, learning_rate_flag="--cp_rlout_lrn_rate_ft",
+                   description="roll-out fine-tuning")
+    # The loss of the last step is computed before its update: the weights are checked after.
+    with pytest.raises(TrainingDivergedError, match=r"step 1 of 1 gave non-finite weights in "
+                                                    r".*--cp_lrn_rate_ft, now inf"):
+        adam_steps(linear(), batches, 1, float("inf"), learning_rate_flag="--cp_lrn_rate_ft")
 
 
 def test_adam_fine_tuning_learns_and_a_bad_optimizer_is_refused(tmp_path):
@@ -238,7 +260,7 @@ def test_two_replicas_learn_what_one_replica_learns(tmp_path):
     assert numbers["batch_norm_updated"]
 
 
-def _linear_trainer(checkpoint_dir, train_steps, save_step=10, event_log=None):
+def _linear_trainer(checkpoint_dir, train_steps, save_step=10, event_log=None, **kwargs):
     import tensorflow as tf
 
     from learners.config import TrainConfig
@@ -250,7 +272,7 @@ def _linear_trainer(checkpoint_dir, train_steps, save_step=10, event_log=None):
                          summary_step=10, save_step=save_step)
     return Trainer(model, create_dataset(DataConfig(batch_size=32)), config,
                    strategy=tf.distribute.get_strategy(), checkpoint_dir=str(checkpoint_dir),
-                   event_log=event_log)
+                   event_log=event_log, **kwargs)
 
 
 def _sha256(path):
@@ -271,6 +293,17 @@ def test_a_non_finite_loss_stops_training_before_any_checkpoint(tmp_path):
         trainer.train()
     assert not list((tmp_path / "checkpoints").glob("ckpt-*"))
     assert _events(tmp_path / "logs")[-1]["event"] == "diverged"
+
+
+def test_a_fine_tuning_that_diverges_names_the_flag_of_its_own_learning_rate(tmp_path):
+    import numpy as np
+
+    from utils.errors import TrainingDivergedError
+
+    trainer = _linear_trainer(tmp_path / "checkpoints", 30, learning_rate_flag="--cp_lrn_rate_ft")
+    trainer.model.set_weights([np.full_like(w, np.nan) for w in trainer.model.get_weights()])
+    with pytest.raises(TrainingDivergedError, match=r"\(--cp_lrn_rate_ft, now 0\.05\)"):
+        trainer.train()
 
 
 def test_non_finite_weights_are_never_checkpointed(tmp_path):
@@ -320,6 +353,16 @@ def test_a_damaged_or_missing_checkpoint_index_is_rebuilt(tmp_path, caplog, inde
     assert "rebuilt" in caplog.text and str(directory / "checkpoint") in caplog.text
     assert 'model_checkpoint_path: "ckpt-30"' in (directory / "checkpoint").read_text()
     assert {p.name: _sha256(p) for p in directory.glob("ckpt-*")} == checkpoints
+
+
+def test_a_checkpoint_a_killed_run_did_not_finish_writing_is_removed(tmp_path):
+    directory = tmp_path / "checkpoints"
+    _linear_trainer(directory, 20).train()
+    partial = directory / "ckpt-30_temp"  # TensorFlow's shards before their merge into ckpt-30
+    partial.mkdir()
+    (partial / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 10)
+    assert _linear_trainer(directory, 40).restore() == 20
+    assert not partial.exists() and (directory / "ckpt-20.index").exists()
 
 
 def test_no_restorable_checkpoint_is_an_error_naming_the_directory(tmp_path):

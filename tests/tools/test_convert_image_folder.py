@@ -117,7 +117,8 @@ def test_png_is_reencoded_as_jpeg(tmp_path):
 
 @pytest.mark.parametrize("contents, message", [
     (b"GIF89a not a jpeg", "starts with bytes"),
-    (b"\xff\xd8\xff\xe0 truncated jpeg", "decodable"),
+    (b"\xff\xd8\xff\xe0 truncated jpeg", "cut short"),
+    (b"\xff\xd8\xff\xe0 garbage between the markers \xff\xd9", "decodable"),
 ])
 def test_corrupt_image_in_tarball_is_named(tmp_path, contents, message):
     write_image_folder(tmp_path / "images", nb_per_class={"train": 2}, image_format="jpg")

@@ -1,4 +1,5 @@
-"""Tests of utils/io.py's completion marker for ``metrics.json``."""
+"""Tests of utils/io.py: the completion marker of ``metrics.json``, strict JSON, atomic writes
+and their temporaries, output directories, run locks."""
 
 from utils.io import is_completed, mark_completed, write_json_atomic
 
@@ -90,3 +91,32 @@ def test_a_lock_held_by_a_live_process_stops_a_second_run_and_a_stale_one_is_tak
     path.write_text("")  # a lock file left empty by a crash
     with RunLock(str(path), "--save_dir=out"):
         assert json.loads(path.read_text())["pid"] == os.getpid()
+
+
+def test_atomic_writes_leave_no_temporary_and_those_of_killed_runs_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from utils.io import remove_stale_temporaries, temporary_path, write_text_atomic
+
+    path = tmp_path / "out" / "metrics.json"
+    write_text_atomic(str(path), "{}\n")
+    assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like the run's other files
+    assert temporary_path(str(path), ".keras") == str(
+        tmp_path / "out" / f".metrics.json.{os.getpid()}.tmp.keras")
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (path.parent / "search").mkdir()
+    stale = [path.parent / f".model.keras.{dead.stdout.strip()}.tmp.keras",
+             path.parent / "search" / f".best.json.{dead.stdout.strip()}.tmp"]
+    live = path.parent / f".plan.json.{os.getppid()}.tmp"  # a live writer's: kept
+    other = path.parent / "notes.1.tmp"  # not a temporary's name: kept
+    for file in (*stale, live, other):
+        file.write_text("x")
+    assert sorted(remove_stale_temporaries(str(path.parent))) == sorted(map(str, stale))
+    assert live.exists() and other.exists() and path.exists()

@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from datasets.base import DataError
 from datasets.cifar10 import EVAL_FILE, IMAGE_SIZE, NB_CLASSES, write_cifar_binary
-from datasets.files import SIGNATURE_BYTES, check_image_header, decode_image
+from datasets.files import check_image_data, decode_error_message, decode_image
 from datasets.image_folder import TRAIN_SPLIT, build_image_tree, scan_image_folder
 
 _DECODE_BATCH = 256
@@ -127,10 +127,10 @@ def read_image_source(source: str) -> ImageCollection:
                    if name.startswith(root)}
         tree = build_image_tree(members, [name[len(root):] for name in directories
                                           if name.startswith(root)], f"{source}:{root}")
-        for entries in tree.splits.values():
-            for relative_path, _, _ in entries:
-                check_image_header(f"{source}:{root}{relative_path}",
-                                   members[relative_path][:SIGNATURE_BYTES])
+        for split, entries in tree.splits.items():
+            for relative_path, label, _ in entries:
+                check_image_data(f"{source}:{root}{relative_path}", members[relative_path],
+                                 tree.describe(split, label))
 
         def reader(relative_path):
             data = members[relative_path]
@@ -219,7 +219,7 @@ def _raise_undecodable(images: Sequence[ImageFile]) -> None:
             decode_image(tf.constant(image.read()))
         except tf.errors.InvalidArgumentError as error:
             raise DataError(f"Expected a decodable JPEG, PNG or BMP image. Received: "
-                            f"'{image.path}' ({error.message.splitlines()[0]})") from None
+                            f"'{image.path}' ({decode_error_message(error)})") from None
 
 
 def convert_to_cifar10(collection: ImageCollection, output_dir: str,

@@ -58,8 +58,9 @@ def run(config: ExportCommand) -> ExportReport:
         dataset=config.dataset, data_dir=config.data_dir, batch_size_eval=config.batch_size_eval,
         image_size=config.image_size))
     out_dir = config.out_dir or os.path.dirname(os.path.abspath(config.model_file))
-    return export_model(model, dataset, out_dir, calibration_size=config.calibration_size,
-                        parity_tolerance=config.parity_tolerance)
+    with dataset.explained_errors():  # an image that does not decode: named
+        return export_model(model, dataset, out_dir, calibration_size=config.calibration_size,
+                            parity_tolerance=config.parity_tolerance)
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -78,3 +78,16 @@ def test_same_batches_makes_a_plans_reward_repeat_and_the_running_stream_does_no
     repeats = [np.isclose(first[key], again[key], rtol=1e-4)
                for key in ("regression_loss_start", "regression_loss", "finetune_loss")]
     assert repeats == [same_batches] * 3
+
+
+def test_a_fine_tuning_that_diverges_stops_the_search_naming_its_learning_rate_flag():
+    from utils.errors import TrainingDivergedError
+
+    dense = _conv_net()
+    dataset = create_dataset(DataConfig(batch_size=32))
+    scorer = RolloutScorer(dense, maskable_kernels(dense), dataset,
+                           WeightSparseConfig(finetune_learning_rate=1e38, regression_steps=0, finetune_steps=5,
+                                              reward_batches=1))
+    with pytest.raises(TrainingDivergedError,
+                       match=r"roll-out fine-tuning step 5 of 5 gave loss=nan.*--ws_lrn_rate_ft"):
+        scorer([36, 288, 40])
