@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import keras
 
+from utils.keras_graph import to_functional
 from utils.registry import Registry
 
 MODEL_HELPERS = Registry("net")
@@ -127,8 +128,9 @@ class ModelHelper(abc.ABC):
 
     def prepare_loaded(self, model: keras.Model) -> keras.Model:
         """The pre-trained model as the learners take it, from the model as loaded: a
-        functional model that outputs logits. Built-in nets are saved that way already."""
-        return model
+        functional model that outputs logits. Built-in nets are saved that way; a ``Sequential``
+        model put in their place (``utils.keras_graph.to_functional``) is rebuilt as one."""
+        return to_functional(model)
 
 
 def create_model_helper(name: str, config: NetConfig) -> ModelHelper:

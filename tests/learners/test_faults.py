@@ -298,6 +298,26 @@ def test_eval_without_a_saved_model_names_the_learner_to_train_first(tmp_path, p
     assert "model.keras" in error and "--learner channel" in error and "full-prec" not in error
 
 
+def test_a_sequential_pretrained_model_is_compressed_like_a_functional_one(tmp_path, pretrained):
+    import keras
+
+    shutil.copytree(pretrained, tmp_path / "models")
+    path = next((tmp_path / "models").glob("*.keras"))
+    functional = keras.models.load_model(path, compile=False)
+    sequential = keras.Sequential([keras.Input(functional.input_shape[1:])] + [
+        layer.__class__.from_config(layer.get_config()) for layer in functional.layers[1:]])
+    for source, target in zip(functional.layers[1:], sequential.layers):
+        target.set_weights(source.get_weights())
+    sequential.save(path)
+    before = _hashes(tmp_path / "models")
+    result = run_cli("lenet_at_digits", *_FAST, "--learner=uniform", "--uql_quant_epochs=0.05",
+                     "--save_dir=out", cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["eval"]["accuracy"] > 0.5
+    assert _hashes(tmp_path / "models") == before
+
+
 _UNEXPECTED = textwrap.dedent("""
     import sys
     import main
