@@ -50,16 +50,18 @@ def _numbers(name: str, values, kind):
                          f"Received: {','.join(values)}") from None
 
 
-def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = None):
+def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = None,
+                      flag_values: flags.FlagValues | None = None):
     """Builds the validated ``RunConfig`` from the parsed flags (the only place flags are read);
-    ``overrides`` (``{flag name: value}``) replace parsed values (an AutoML trial's candidate)."""
+    ``overrides`` (``{flag name: value}``) replace parsed values (an AutoML trial's candidate).
+    ``flag_values`` defaults to the command line's ``FLAGS`` (the Python API passes its own)."""
     from datasets.base import DataConfig
     from learners.config import DistillationConfig, ExportConfig, RunConfig, TrainConfig
     from learners.registry import get_spec
     from nets.model_helper import NetConfig, create_model_helper
     from nets.user_model import USER_MODEL
 
-    v = {**FLAGS.flag_values_dict(), **(overrides or {})}
+    v = {**(flag_values or FLAGS).flag_values_dict(), **(overrides or {})}
     spec = get_spec(v["learner"])
     if v["hpo_backend"] and not v["hpo_space"]:  # the backend of the learner's own search
         v[f"{spec.flag_prefix}search_backend"] = v["hpo_backend"]
@@ -104,6 +106,31 @@ def config_from_flags(default_net: str, overrides: Mapping[str, Any] | None = No
                                                        v["benchmark_threads"], int)))
 
 
+def run_from_flags(flag_values: flags.FlagValues, default_net: str) -> dict:
+    """One run as parsed ``flag_values`` say: an AutoML search over ``--hpo_space`` (or over a
+    learner without a search of its own, with ``--hpo_backend``), else ``learners.runner.run``.
+
+    Returns:
+        The run's metrics (``metrics.json``).
+
+    Raises:
+        ValueError: a bad setting, before any work, and the errors of the run.
+    """
+    def make_config(overrides):
+        return config_from_flags(default_net, overrides, flag_values)
+
+    if flag_values.hpo_space or (flag_values.hpo_backend
+                                 and not LEARNERS.get(flag_values.learner).own_search):
+        from automl import run_automl_from_flags
+
+        learner_flags = [name for spec in learner_specs() if spec.settings
+                         for name in flag_defaults(spec.settings, spec.flag_prefix)]
+        return run_automl_from_flags(flag_values, make_config, learner_flags)
+    from learners.runner import run  # imports TensorFlow: after the flags are parsed
+
+    return run(make_config({}))
+
+
 def launch(default_net: str = "lenet_at_digits") -> None:
     """Parses the command line and runs; the ``nets/*_run.py`` launchers call this."""
     define_flags()
@@ -131,16 +158,7 @@ def _main(argv, default_net: str) -> None:
     given = sorted(name for name in FLAGS if FLAGS[name].present and not name.startswith("help"))
     logging.info("flags given: %s", " ".join(f"--{n}={FLAGS[n].value}" for n in given) or "none")
     try:
-        if FLAGS.hpo_space or (FLAGS.hpo_backend and not LEARNERS.get(FLAGS.learner).own_search):
-            from automl import run_automl_from_flags
-
-            learner_flags = [name for spec in learner_specs() if spec.settings
-                             for name in flag_defaults(spec.settings, spec.flag_prefix)]
-            run_automl_from_flags(FLAGS, lambda o: config_from_flags(default_net, o), learner_flags)
-        else:
-            from learners.runner import run  # imports TensorFlow: after the flags are parsed
-
-            run(config_from_flags(default_net))
+        run_from_flags(FLAGS, default_net)
     except KeyboardInterrupt:  # the trainer saved a checkpoint and said how to resume
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

@@ -53,8 +53,9 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
         ("nb_smpls_val", None, int, "Validation split carved from the training data."),
         ("image_size", None, int, "Network input side for image folders / ILSVRC-12 (with "
          "--model_file: the model's input size)."),
-        ("input_scale", None, ("0_1", "-1_1", "0_255"), "The range your model takes pixels in, "
-         "for image_folder, npz and tfrecord (default -1_1; with --model_file, state it)."),
+        ("input_scale", None, ("0_1", "-1_1", "0_255", "none"), "The range your model takes "
+         "pixels in, for image_folder, npz and tfrecord (default -1_1; with --model_file, state "
+         "it); none: npz arrays are the model's inputs as they are (any floats)."),
         ("input_mean", None, list, "Per-channel means subtracted after --input_scale."),
         ("input_std", None, list, "Per-channel standard deviations divided by after the mean."),
         ("buffer_size", 10000, int, "Shuffle buffer, in examples."),
@@ -123,7 +124,7 @@ def help_text(launcher: str, learner: str | None = None) -> str:
     """``--help``: the learners, the common flags by section, and how to see a learner's own."""
     lines = [f"usage: ./scripts/run_local.sh {launcher} [--learner NAME] [--flag value ...]",
              "       ./scripts/run_local.sh --model_file MODEL.keras --dataset NAME "
-             "[--data_dir_local PATH] [--input_scale 0_1|-1_1|0_255] [--learner NAME] ...", "",
+             "[--data_dir_local PATH] [--input_scale 0_1|-1_1|0_255|none] [--learner NAME] ...", "",
              "Learners (--learner):"]
     for spec in learner_specs():
         lines.append(f"  {spec.name:<16}{spec.summary}")

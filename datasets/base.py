@@ -36,8 +36,10 @@ class DataError(ValueError):
     """Bad input data: a missing directory, a corrupt file, an unexpected format."""
 
 
-INPUT_SCALES = {"0_1": (0.0, 1.0), "-1_1": (-1.0, 1.0), "0_255": (0.0, 255.0)}
-"""``--input_scale`` values: the range pixels 0..255 are mapped to, linearly."""
+INPUT_SCALES = {"0_1": (0.0, 1.0), "-1_1": (-1.0, 1.0), "0_255": (0.0, 255.0), "none": None}
+"""``--input_scale`` values: the range pixels 0..255 are mapped to, linearly; ``none`` maps
+nothing: the values are the model's inputs as stored (an ``npz`` file's arrays, any finite
+floats, as the Python API writes them; encoded images stay 0..255)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +59,9 @@ class DataConfig:
         shuffle_buffer: shuffle buffer size, in examples.
         augment: whether training batches are augmented.
         input_scale: for datasets of pixels (image folders, ``npz``, ``tfrecord``): the range
-            pixels are mapped to, a key of ``INPUT_SCALES`` (``0_1``, ``-1_1``, ``0_255``);
-            ``None`` takes the dataset's default. Other datasets have fixed preprocessing.
+            pixels are mapped to, a key of ``INPUT_SCALES`` (``0_1``, ``-1_1``, ``0_255``, or
+            ``none``: the stored values as they are); ``None`` takes the dataset's default.
+            Other datasets have fixed preprocessing.
         input_mean: per-channel means subtracted after the scaling (one value, or one per
             channel), or ``None``.
         input_std: per-channel standard deviations divided by after the mean, or ``None``.

@@ -4,7 +4,9 @@
 arrays (what ``np.savez(path, x_train=..., y_train=..., x_val=..., y_val=...)`` writes):
 
 * ``x_train``, ``x_val``: images ``[N, height, width, channels]`` (or ``[N, height, width]`` for
-  grey images), either ``uint8`` pixels 0..255 or floats in [0, 1] (pixels / 255);
+  grey images), either ``uint8`` pixels 0..255 or floats in [0, 1] (pixels / 255); with
+  ``--input_scale none``, any finite floats: the model's inputs as they are (what the Python
+  API, ``pocketflow.compress``, writes);
 * ``y_train``, ``y_val``: integer class labels ``[N]`` (or ``[N, 1]``) from 0.
 
 ``x_val`` / ``y_val`` are the evaluation split (what accuracy is reported on); the validation
@@ -58,8 +60,9 @@ def find_npz_file(data_dir: str | None) -> str:
     return data_dir
 
 
-def _images(path: str, key: str, array: np.ndarray) -> np.ndarray:
-    """``array`` as ``[N, H, W, C]`` pixels (``uint8``, or ``float32`` 0..255)."""
+def _images(path: str, key: str, array: np.ndarray, as_stored: bool) -> np.ndarray:
+    """``array`` as ``[N, H, W, C]`` pixels (``uint8``, or ``float32`` 0..255), or, when
+    ``as_stored`` (``--input_scale none``), as the ``float32`` model inputs it holds."""
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
@@ -71,6 +74,11 @@ def _images(path: str, key: str, array: np.ndarray) -> np.ndarray:
         raise DataError(f"Expected '{key}' in '{path}' to hold uint8 pixels 0..255 or floats in "
                         f"[0, 1]. Received: dtype {array.dtype}")
     low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if as_stored:
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise DataError(f"Expected finite model inputs in '{key}' of '{path}' "
+                            f"(--input_scale none). Received: values in [{low:g}, {high:g}]")
+        return array.astype(np.float32)
     if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low and high <= 1.0):
         raise DataError(f"Expected '{key}' in '{path}' to hold floats in [0, 1] (pixels / 255; "
                         f"--input_scale then maps them). Received: values in [{low:g}, {high:g}]")
@@ -98,9 +106,9 @@ def _labels(path: str, key: str, array: np.ndarray, nb_images: int) -> np.ndarra
     return array.astype(np.int32)
 
 
-def load_npz(path: str) -> dict[str, np.ndarray]:
+def load_npz(path: str, input_scale: str | None = None) -> dict[str, np.ndarray]:
     """The checked arrays of ``path``: images ``[N, H, W, C]`` (``uint8``, or ``float32`` pixels
-    0..255) and ``int32`` labels ``[N]``.
+    0..255; with ``input_scale="none"``, floats as stored) and ``int32`` labels ``[N]``.
 
     Raises:
         DataError: naming the file and the array: not an ``.npz`` archive, a missing array, a
@@ -127,7 +135,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
                             f"NumPy cannot read ({type(error).__name__}: {error})") from None
     arrays = {}
     for split in ("train", "val"):
-        images = _images(path, f"x_{split}", raw[f"x_{split}"])
+        images = _images(path, f"x_{split}", raw[f"x_{split}"], input_scale == "none")
         arrays[f"x_{split}"] = images
         arrays[f"y_{split}"] = _labels(path, f"y_{split}", raw[f"y_{split}"], len(images))
         if not len(images):
@@ -148,7 +156,7 @@ class NpzDataset(ScaledPixelsMixin, Dataset):
     def __init__(self, config: DataConfig):
         super().__init__(config)
         self.path = find_npz_file(config.data_dir)
-        self.arrays = load_npz(self.path)
+        self.arrays = load_npz(self.path, config.input_scale)
         order = np.random.default_rng(_SPLIT_SEED).permutation(len(self.arrays["y_train"]))
         for key in ("x_train", "y_train"):
             self.arrays[key] = self.arrays[key][order]

@@ -3,7 +3,9 @@
 
 Pixels 0..255 are mapped linearly to the range of ``--input_scale`` (``0_1``, ``-1_1`` or
 ``0_255``), then the per-channel ``--input_mean`` is subtracted and the result divided by the
-per-channel ``--input_std``: ``(x / 255 * (high - low) + low - mean) / std``. The datasets of
+per-channel ``--input_std``: ``(x / 255 * (high - low) + low - mean) / std``. ``--input_scale
+none`` maps nothing (``(x - mean) / std``): an ``npz`` file's arrays are then the model's inputs
+as they are (what the Python API writes), encoded images stay 0..255. The datasets of
 pixels (``image_folder``, ``npz``, ``tfrecord``) use :class:`ScaledPixelsMixin`; the others have
 their fixed preprocessing and refuse these settings.
 """
@@ -30,12 +32,15 @@ def scale_pixels(images: tf.Tensor, input_scale: str, mean: Sequence[float] | No
 
     Args:
         images: pixels 0..255, any real dtype.
-        input_scale: a key of ``INPUT_SCALES``: the range 0..255 is mapped to.
+        input_scale: a key of ``INPUT_SCALES``: the range 0..255 is mapped to (``none``:
+            the values are kept as they are).
         mean: subtracted after the scaling, per channel (or one value for all).
         std: divided by after the mean, per channel (or one value for all).
     """
-    low, high = INPUT_SCALES[input_scale]
-    images = tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
+    images = tf.cast(images, tf.float32)
+    if INPUT_SCALES[input_scale] is not None:
+        low, high = INPUT_SCALES[input_scale]
+        images = images * ((high - low) / 255.0) + low
     if mean is not None:
         images = images - tf.constant(mean, tf.float32)
     if std is not None:

@@ -90,7 +90,8 @@ def check_model_fits_data(signature: ModelSignature | None, dataset: Dataset) ->
     model, data = f"the model '{signature.path}'", _data_name(dataset)
     if dataset.pixel_scaling and dataset.config.input_scale is None:
         raise ValueError(f"Expected --input_scale (0_1, -1_1 or 0_255: the range {model} takes "
-                         f"its pixels in) with {data}. Received: none")
+                         f"its pixels in; none: the data holds its inputs as they are) with "
+                         f"{data}. Received: none")
     expected, received = signature.input_shape, tuple(dataset.input_shape)
     if not shapes_match(expected[-1:], received[-1:]):
         raise ValueError(f"Expected images with the {expected[-1]} channel(s) {model} takes "

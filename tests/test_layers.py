@@ -1,9 +1,10 @@
 """Imports only go down the layers, and no module imports itself back through others.
 
 Layers, lowest first: ``utils``; ``datasets``, ``nets``, ``rl_agents``; ``export``, ``hpo``;
-``learners``; the edge (``main.py``, ``automl.py``, ``options.py``, ``tools/``, ``benchmarks/``,
-the ``nets/*_run.py`` launchers). A module may import its own package and packages of lower
-layers, never a sibling of its own layer or anything above. Function-level imports count too.
+``learners``; the edge (``main.py``, ``automl.py``, ``options.py``, ``pocketflow.py``,
+``tools/``, ``benchmarks/``, the ``nets/*_run.py`` launchers). A module may import its own
+package and packages of lower layers, never a sibling of its own layer or anything above.
+Function-level imports count too.
 """
 
 import ast
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RANKS = {"utils": 0, "datasets": 1, "nets": 1, "rl_agents": 1, "export": 2, "hpo": 2,
-         "learners": 3, "main": 4, "automl": 4, "options": 4, "tools": 4, "benchmarks": 4}
+         "learners": 3, "main": 4, "automl": 4, "options": 4, "pocketflow": 4, "tools": 4, "benchmarks": 4}
 EDGE = 4
 
 

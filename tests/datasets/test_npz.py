@@ -38,6 +38,20 @@ def test_pixels_are_mapped_to_the_input_scale(tmp_path, input_scale, low, high):
     np.testing.assert_array_equal(labels, written["y_val"])
 
 
+def test_input_scale_none_takes_the_arrays_as_the_models_inputs(tmp_path):
+    """``none`` (what ``pocketflow.compress`` writes): any finite floats, kept as they are, then
+    the mean and std; a non-finite value is named."""
+    x_val = np.random.default_rng(1).normal(0, 3, (8, 8, 8, 3)).astype("float32")
+    write_npz(tmp_path / "data.npz", dtype="float32", x_val=x_val)
+    images, _ = _eval_arrays(create_dataset(_config(tmp_path / "data.npz", input_scale="none",
+                                                    input_mean=(1.0,), input_std=(2.0,))))
+    np.testing.assert_allclose(images, (x_val - 1) / 2, atol=1e-6)
+    x_val[0, 0, 0, 0] = np.nan
+    write_npz(tmp_path / "data.npz", dtype="float32", x_val=x_val)
+    with pytest.raises(DataError, match=r"finite model inputs in 'x_val'.*input_scale none"):
+        create_dataset(_config(tmp_path / "data.npz", input_scale="none"))
+
+
 def test_mean_and_std_apply_per_channel_after_the_scale(tmp_path):
     written = write_npz(tmp_path / "data.npz")
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.5)
