@@ -33,7 +33,7 @@ from export.accuracy import evaluate_accuracy, max_abs_logit_diff
 from export.audit import AuditReport, audit_int8
 from export.converter import convert_float, convert_int8
 from export.interpreter import interpreter_backend
-from utils.locks import process_alive
+from utils.processes import process_alive
 
 if TYPE_CHECKING:
     import keras

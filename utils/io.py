@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from absl import logging
 
+from utils.processes import process_alive
+
 if TYPE_CHECKING:
     import keras
 
@@ -93,7 +95,6 @@ def remove_stale_temporaries(directory: str, recursive: bool = True) -> list[str
     Call it only while holding the directory's run lock (``utils.locks.RunLock``): a live writer's
     files are kept, but this process's own would be taken for stale.
     """
-    from utils.locks import process_alive  # here: utils.locks imports this module
 
     removed = []
     for root, subdirectories, names in os.walk(directory):

@@ -15,21 +15,11 @@ import time
 from absl import logging
 
 from utils.io import temporary_path
+from utils.processes import process_alive
 
 
 class LockedError(FileExistsError):
     """Another live run holds the lock."""
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` is running on this host (another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
 
 
 class RunLock:
