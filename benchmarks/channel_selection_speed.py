@@ -125,10 +125,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the command-line flags (in ``flag_values``, so tests can use their own)."""
     flags.DEFINE_integer("batch_size", 128, "Images per sampled batch (ResNet-20's).",
                          lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_integer("points_per_layer", 10,
+    flags.DEFINE_integer("nb_points_per_layer", 10,
                          "Output positions sampled per image (cp_nb_points_per_layer).",
                          lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_integer("num_batches", 30, "Sampled batches (cp_nb_batches; docs say 60).",
+    flags.DEFINE_integer("nb_batches", 30, "Sampled batches (cp_nb_batches; docs say 60).",
                          lower_bound=1, flag_values=flag_values)
     flags.DEFINE_float("preserve_ratio", 0.5, "Fraction of input channels kept per layer.",
                        flag_values=flag_values)
@@ -146,16 +146,16 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     limits = threadpoolctl.threadpool_limits(flag_values.blas_threads or None)
     try:
         timings = benchmark(batch_size=flag_values.batch_size,
-                            nb_points=flag_values.points_per_layer,
-                            num_batches=flag_values.num_batches,
+                            nb_points=flag_values.nb_points_per_layer,
+                            num_batches=flag_values.nb_batches,
                             preserve_ratio=flag_values.preserve_ratio,
                             solver=flag_values.solver, seed=flag_values.seed)
     except ValueError as error:
         sys.exit(f"channel_selection_speed: error: {error}")
     finally:
         limits.restore_original_limits()
-    print(f"solver {flag_values.solver}, {flag_values.num_batches} batches x "
-          f"{flag_values.batch_size} images x {flag_values.points_per_layer} points, "
+    print(f"solver {flag_values.solver}, {flag_values.nb_batches} batches x "
+          f"{flag_values.batch_size} images x {flag_values.nb_points_per_layer} points, "
           f"BLAS threads {flag_values.blas_threads or 'default'}")
     print(format_report(timings))
 

@@ -95,7 +95,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_list("ratios", ["0.5", "0.75"], "overall sparsities", flag_values=flag_values)
     flags.DEFINE_list("variants", ["3e-2:20:3e-4:200", "1e-3:0:3e-4:200", "3e-2:20:3e-4:0"],
                       "lrn_rate_rg:nb_iters_rg:lrn_rate_ft:nb_iters_ft", flag_values=flag_values)
-    flags.DEFINE_integer("reward_batches", 25, "validation batches scored",
+    flags.DEFINE_integer("nb_iters_feval", 25, "validation batches scored",
                          flag_values=flag_values)
     flags.DEFINE_integer("batch_size", 128, "training batch size", flag_values=flag_values)
     flags.DEFINE_integer("seed", 0, "seed of the data order and of TensorFlow",
@@ -111,7 +111,7 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS) -> No
     model = keras.models.load_model(fv.model)
     data = DataConfig(dataset=fv.dataset, data_dir=fv.data_dir, batch_size=fv.batch_size,
                       seed=fv.seed)
-    probe(model, data, ratios, variants, fv.reward_batches, fv.seed)
+    probe(model, data, ratios, variants, fv.nb_iters_feval, fv.seed)
 
 
 if __name__ == "__main__":
