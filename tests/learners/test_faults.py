@@ -272,7 +272,7 @@ def test_a_truncated_model_in_save_dir_is_named_as_damaged(tmp_path, pretrained)
 
 
 @pytest.mark.parametrize("change, difference", [
-    (("--seed=7",), "train.seed: 0 -> 7"),
+    (("--seed=7",), "seed: 0 -> 7"),
     (("--nb_epochs_rat=0.1", "--tiny_net=false"), "tiny: true -> false"),  # another architecture
 ], ids=["seed", "architecture"])
 def test_a_rerun_on_a_finished_save_dir_with_other_settings_stops_before_any_work(

@@ -4,6 +4,7 @@ the user's file never written."""
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -41,7 +42,8 @@ def test_uniform_quantizes_a_sequential_softmax_model_on_digits(tmp_path):
     metrics = _succeeded(result, tmp_path)
     assert _digest(model) == before
     assert metrics["model"] == "digits_cnn_at_digits"
-    assert "softmax of 'dense' (Dense) is removed" in result.stderr
+    # the layer's name depends on the models this process built before (dense, dense_3 ...)
+    assert re.search(r"softmax of 'dense(_\d+)?' \(Dense\) is removed", result.stderr)
     assert metrics["export"]["int8_audit"]["passed"]
 
 
