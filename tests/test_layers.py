@@ -20,11 +20,12 @@ EDGE = 4
 
 
 def _modules():
-    """``{module name: path}`` of every project module outside tests/ and the venv."""
+    """``{module name: path}`` of every project module outside tests/ and the venvs (any hidden
+    directory: ``.venv``, ``benchmarks/tfmot/.venv``)."""
     found = {}
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[0] not in RANKS:
+        if parts[0] not in RANKS or any(part.startswith(".") for part in parts):
             continue
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         found[name] = path
