@@ -13,7 +13,7 @@ setup(
     description="Automated compression of Keras 3 CNNs: pruning, sparsity, quantization, TFLite export",
     packages=find_packages(include=["datasets*", "nets*", "learners*", "hpo*", "rl_agents*",
                                     "utils*", "export*", "tools*"]),
-    py_modules=["main", "options", "automl", "pocketflow"],
+    py_modules=["main", "options", "flag_config", "automl", "pocketflow"],
     python_requires=">=3.10",
     install_requires=requirements,
 )

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RANKS = {"utils": 0, "datasets": 1, "nets": 1, "rl_agents": 1, "export": 2, "hpo": 2,
-         "learners": 3, "main": 4, "automl": 4, "options": 4, "pocketflow": 4, "tools": 4, "benchmarks": 4}
+         "learners": 3, "main": 4, "automl": 4, "options": 4, "flag_config": 4, "pocketflow": 4, "tools": 4, "benchmarks": 4}
 EDGE = 4
 
 
