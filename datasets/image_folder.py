@@ -285,11 +285,6 @@ class ImageFolderDataset(ScaledPixelsMixin, _ImageFolderBase):
         return len(self.class_names)
 
     @property
-    def default_validation_size(self) -> int:
-        """A tenth of the training images, at most 5,000."""
-        return min(5000, self.train_size // 10)
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return decoded_input_shape(self.config, self.default_image_size)
 

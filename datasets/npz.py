@@ -168,11 +168,6 @@ class NpzDataset(ScaledPixelsMixin, Dataset):
         return int(max(self.arrays["y_train"].max(), self.arrays["y_val"].max())) + 1
 
     @property
-    def default_validation_size(self) -> int:
-        """A tenth of the training images, at most 5,000."""
-        return min(5000, self.train_size // 10)
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(int(size) for size in self.arrays["x_train"].shape[1:])
 

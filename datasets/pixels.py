@@ -79,6 +79,11 @@ class ScaledPixelsMixin(PadCropFlipMixin):
     augment_flip = True
 
     @property
+    def default_validation_size(self) -> int:
+        """A user's data set of any size: a tenth of the training examples, at most 5,000."""
+        return min(5000, self.train_size // 10)
+
+    @property
     def augment_padding(self) -> int:
         return max(1, min(self.input_shape[:2]) // 8)
 

@@ -108,11 +108,6 @@ class TfRecordDataset(ScaledPixelsMixin, Dataset):
         return self._nb_classes
 
     @property
-    def default_validation_size(self) -> int:
-        """A tenth of the training records, at most 5,000."""
-        return min(5000, self.train_size // 10)
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return decoded_input_shape(self.config, self.default_image_size)
 
