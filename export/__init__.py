@@ -12,11 +12,13 @@ Modules and their public API (the names marked * are re-exported here):
   ``convert_sparse``* -- TensorFlow's converter, builtin ops only, dynamic batch size.
 * ``export.interpreter``: ``TFLiteModel``*, ``load``, ``interpreter_backend``*, ``ModelSource``
   -- the LiteRT interpreter, float images in and float logits out (int8 tensors quantized and
-  de-quantized with their own scale and zero point).
+  de-quantized with their own scale and zero point; several inputs and outputs in the Keras
+  model's order).
 * ``export.audit``: ``audit_int8``*, ``AuditReport``*, ``OpRecord``* -- proves a model integer
   end to end, naming every op that falls back to float.
-* ``export.accuracy``: ``evaluate_accuracy``*, ``max_abs_logit_diff``* -- top-1 accuracy and
-  Keras-vs-TFLite parity.
+* ``export.accuracy``: ``evaluate_accuracy``*, ``max_abs_logit_diff``*,
+  ``max_abs_output_diffs``* -- top-1 accuracy (of the first output) and Keras-vs-TFLite parity
+  (of every output).
 * ``export.latency``: ``measure_latency``*, ``measure_latencies``*, ``LatencyStats``*,
   ``benchmark``*, ``BenchmarkResult``*, ``format_table``* -- per-invoke latency at batch 1,
   several models measured round-robin.
@@ -25,7 +27,7 @@ Modules and their public API (the names marked * are re-exported here):
   files, parity, audit and accuracy in one call, with ``export.json``.
 """
 
-from export.accuracy import evaluate_accuracy, max_abs_logit_diff
+from export.accuracy import evaluate_accuracy, max_abs_logit_diff, max_abs_output_diffs
 from export.audit import AuditReport, OpRecord, audit_int8
 from export.converter import (
     convert_float,
@@ -77,6 +79,7 @@ __all__ = [
     "interpreter_backend",
     "load_keras_model",
     "max_abs_logit_diff",
+    "max_abs_output_diffs",
     "measure_latencies",
     "measure_latency",
 ]

@@ -1,4 +1,8 @@
-"""Top-1 accuracy and logit parity of Keras and ``.tflite`` models on the same images."""
+"""Top-1 accuracy and logit parity of Keras and ``.tflite`` models on the same images.
+
+A model with several outputs is scored on its first output (the classifier's logits); parity
+compares every output.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,38 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from export.interpreter import ModelSource, TFLiteModel, load
+from export.interpreter import Inputs, ModelSource, TFLiteModel, load
 
 if TYPE_CHECKING:
     import keras
 
 
-def _iterate_batches(data: Any) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-    """Yields numpy ``(images, labels)`` from a ``datasets`` Dataset (its evaluation split), a
-    ``tf.data.Dataset`` or any iterable of pairs."""
+def _iterate_batches(data: Any) -> Iterable[tuple[Inputs, np.ndarray]]:
+    """Yields numpy ``(inputs, labels)`` from a ``datasets`` Dataset (its evaluation split), a
+    ``tf.data.Dataset`` or any iterable of pairs; tuple inputs become a list of arrays."""
     if hasattr(data, "eval_dataset"):
         data = data.eval_dataset()
     if hasattr(data, "as_numpy_iterator"):
         data = data.as_numpy_iterator()
-    for images, labels in data:
-        yield np.asarray(images), np.asarray(labels)
+    for inputs, labels in data:
+        inputs = ([np.asarray(array) for array in inputs] if isinstance(inputs, (tuple, list))
+                  else np.asarray(inputs))
+        yield inputs, np.asarray(labels)
 
 
-def _predictor(model: ModelSource | keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from images to logits for a Keras model or a TFLite model source."""
+def _predictor(model: ModelSource | keras.Model) -> Callable[[Inputs], list[np.ndarray]]:
+    """A function from inputs to the list of outputs, for a Keras model or a TFLite source."""
     if isinstance(model, (bytes, bytearray, str, os.PathLike, TFLiteModel)):
-        return load(model).predict
-    return lambda images: np.asarray(model(images, training=False))
+        predict = load(model).predict
+    else:
+        def predict(inputs):
+            return model(list(inputs) if isinstance(inputs, tuple) else inputs, training=False)
+    return lambda inputs: _as_list(predict(inputs))
+
+
+def _as_list(outputs) -> list[np.ndarray]:
+    return ([np.asarray(output) for output in outputs] if isinstance(outputs, (list, tuple))
+            else [np.asarray(outputs)])
 
 
 def evaluate_accuracy(model: ModelSource | keras.Model, data: Any) -> float:
@@ -46,7 +60,7 @@ def evaluate_accuracy(model: ModelSource | keras.Model, data: Any) -> float:
     predict = _predictor(model)
     nb_correct = nb_total = 0
     for images, labels in _iterate_batches(data):
-        predictions = np.argmax(predict(images), axis=-1)
+        predictions = np.argmax(predict(images)[0], axis=-1)
         nb_correct += int(np.sum(predictions == labels.reshape(-1)))
         nb_total += len(labels)
     if nb_total == 0:
@@ -55,8 +69,23 @@ def evaluate_accuracy(model: ModelSource | keras.Model, data: Any) -> float:
 
 
 def max_abs_logit_diff(keras_model: keras.Model, tflite_model: ModelSource,
-                       images: np.ndarray) -> float:
-    """Largest absolute difference between the Keras and the TFLite logits on ``images``."""
-    images = np.asarray(images, np.float32)
-    reference = _predictor(keras_model)(images)
-    return float(np.max(np.abs(reference - load(tflite_model).predict(images))))
+                       inputs: Inputs) -> float:
+    """Largest absolute difference between the Keras and the TFLite outputs on ``inputs`` (one
+    array, or one per input), over every output."""
+    return max(max_abs_output_diffs(keras_model, tflite_model, inputs))
+
+
+def max_abs_output_diffs(keras_model: keras.Model, tflite_model: ModelSource,
+                         inputs: Inputs) -> list[float]:
+    """Largest absolute Keras - TFLite difference of each output, in the Keras model's order.
+
+    Raises:
+        ValueError: if the two models do not have the same number of outputs or output shapes.
+    """
+    references, received = _predictor(keras_model)(inputs), _predictor(tflite_model)(inputs)
+    shapes = ([reference.shape for reference in references], [out.shape for out in received])
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"Expected TFLite outputs of shapes {shapes[0]} (the Keras model's). "
+                         f"Received: {shapes[1]}")
+    return [float(np.max(np.abs(reference - output)))
+            for reference, output in zip(references, received)]

@@ -54,8 +54,9 @@ class AuditReport:
 
     Attributes:
         ops: every op of the main graph in execution order.
-        input_dtype: dtype name of the model input.
-        output_dtype: dtype name of the model output.
+        input_dtype: dtype name of the model input (of every input, comma-separated in order,
+            where a model with several inputs mixes dtypes).
+        output_dtype: dtype name of the model output (likewise).
     """
 
     ops: tuple[OpRecord, ...]
@@ -103,7 +104,8 @@ def audit_int8(model: bytes | str | os.PathLike) -> AuditReport:
     * it is a DEQUANTIZE whose float output feeds another op rather than leaving the graph.
 
     QUANTIZE of the model input and DEQUANTIZE of the model output are allowed: a model with
-    float input and output is still integer inside.
+    float input and output is still integer inside. Every op of the main graph is checked,
+    whatever the number of inputs and outputs.
 
     Args:
         model: serialized bytes or a path to a ``.tflite`` file.
@@ -135,7 +137,14 @@ def audit_int8(model: bytes | str | os.PathLike) -> AuditReport:
         feeds = [name for tensor in outputs if tensor not in graph_outputs
                  for name in consumers.get(tensor, [])]
         records.append(dataclasses.replace(record, problem=_integer_problem(record, feeds)))
-    return AuditReport(tuple(records), loaded.input_dtype.name, loaded.output_dtype.name)
+    return AuditReport(tuple(records), _dtype_names(loaded.input_dtypes),
+                       _dtype_names(loaded.output_dtypes))
+
+
+def _dtype_names(dtypes: tuple[np.dtype, ...]) -> str:
+    """``int8`` for one dtype or several equal ones, else ``int8, float32`` in order."""
+    names = [dtype.name for dtype in dtypes]
+    return names[0] if len(set(names)) == 1 else ", ".join(names)
 
 
 def _integer_problem(op: OpRecord, feeds: list[str]) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +32,8 @@ def convert_float(model: keras.Model) -> bytes:
     return _convert(model, lambda converter: None)
 
 
-def convert_int8(model: keras.Model, representative_images: np.ndarray) -> bytes:
+def convert_int8(model: keras.Model,
+                 representative_images: np.ndarray | Sequence[np.ndarray]) -> bytes:
     """Converts a Keras 3 model to a full-integer (int8) TFLite model.
 
     Weights and activations are int8 (biases int32); the input and output tensors are int8 too,
@@ -44,6 +45,7 @@ def convert_int8(model: keras.Model, representative_images: np.ndarray) -> bytes
         model: a built Keras 3 model (functional or sequential) whose output is the logits.
         representative_images: float32 calibration images ``(n, height, width, channels)``,
             preprocessed like the training data; the activation ranges are taken from them.
+            For a model with several inputs, a list with one such array per input.
 
     Returns:
         The serialized ``.tflite`` model.
@@ -51,14 +53,22 @@ def convert_int8(model: keras.Model, representative_images: np.ndarray) -> bytes
     Raises:
         ValueError: if there are no calibration images.
     """
-    images = np.asarray(representative_images, np.float32)
-    if images.ndim < 2 or len(images) == 0:
+    several = isinstance(representative_images, (list, tuple))
+    arrays = [np.asarray(images, np.float32)
+              for images in (representative_images if several else [representative_images])]
+    shapes = [array.shape for array in arrays]
+    if (any(array.ndim < 2 or len(array) == 0 for array in arrays)
+            or len(set(map(len, arrays))) > 1):
         raise ValueError("Expected at least one calibration image of shape (n, height, width, "
-                         f"channels). Received: representative_images.shape={images.shape}")
+                         "channels), as many for every input. Received: representative_images "
+                         f"of shape {shapes if several else shapes[0]}")
+    several = len(arrays) > 1
 
-    def representative_dataset():
-        for index in range(len(images)):
-            yield [images[index:index + 1]]
+    def representative_dataset():  # several inputs by their signature names (see _convert)
+        for index in range(len(arrays[0])):
+            examples = [array[index:index + 1] for array in arrays]
+            yield ({f"input_{position}": example for position, example in enumerate(examples)}
+                   if several else examples)
 
     def configure(converter):
         import tensorflow as tf
@@ -106,6 +116,10 @@ def convert_sparse(model: keras.Model) -> bytes:
 def _convert(model: keras.Model, configure: Callable[[Any], None]) -> bytes:
     """Exports ``model`` in inference mode to a SavedModel, then converts it with builtin ops only.
 
+    The signature's inputs of a model with several inputs are ``input_0``, ``input_1``, ... in the
+    order of ``model.inputs`` (the outputs are always ``output_0``, ... in the order of
+    ``model.outputs``): ``export.interpreter.TFLiteModel`` feeds and reads them in that order.
+
     This is the path ``TFLiteConverter.from_keras_model`` takes for Keras 3 models, made explicit:
     ``from_keras_model`` silently falls back to an older freezing path when the export fails and
     prints the whole export signature, and Keras's own ``format="litert"`` export enables Flex
@@ -118,9 +132,11 @@ def _convert(model: keras.Model, configure: Callable[[Any], None]) -> bytes:
         raise ValueError(
             "Expected a built functional or sequential Keras model with symbolic inputs. "
             f"Received: {type(model).__name__} without `inputs` (build it on an Input first).")
-    input_signature = [tf.TensorSpec(tensor.shape, tensor.dtype, name=tensor.name)
-                       for tensor in model.inputs]
-    if len(input_signature) > 1:
+    several = len(model.inputs) > 1
+    input_signature = [tf.TensorSpec(tensor.shape, tensor.dtype,
+                                     name=f"input_{index}" if several else tensor.name)
+                       for index, tensor in enumerate(model.inputs)]
+    if several:
         input_signature = [input_signature]
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -3,7 +3,8 @@
 ``export_model`` writes, in the output directory:
 
 * ``model.tflite``: float32, checked against the Keras model on real evaluation images (the
-  largest absolute logit difference must stay under a tolerance, else the export fails);
+  largest absolute difference of every output must stay under a tolerance, else the export
+  fails);
 * ``model_int8.tflite``: full-integer (int8 weights, activations, input and output), calibrated
   on training images and audited for float fallback;
 * ``export.json``: file sizes, the parity number, the int8 audit, and the top-1 accuracy of the
@@ -13,6 +14,10 @@ The files of one export appear together or not at all: they are written to a sta
 in the output directory (``.export-tmp-<pid>/``) and moved into place (``export.json`` last, the
 record that the export is complete) only once all are written and checked; a failed or killed
 export leaves the earlier export's files as they were.
+
+A model with several inputs takes a dataset whose examples are tuples with one array per input
+(``input_shape`` then lists their shapes); one with several outputs is scored on the first (the
+classifier's logits) and checked on all.
 
 Learners call it at the end of training; ``tools/conversion/export_tflite.py`` is its command
 line for a saved ``.keras`` file.
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from export.accuracy import evaluate_accuracy, max_abs_logit_diff
+from export.accuracy import evaluate_accuracy, max_abs_output_diffs
 from export.audit import AuditReport, audit_int8
 from export.converter import convert_float, convert_int8
 from export.interpreter import interpreter_backend
@@ -62,7 +67,9 @@ class ExportReport:
         int8_path: path of the int8 model.
         float_size_bytes: size of the float32 file.
         int8_size_bytes: size of the int8 file.
-        max_abs_logit_diff: largest |Keras logit - float TFLite logit| on the parity images.
+        max_abs_logit_diff: largest |Keras logit - float TFLite logit| on the parity images,
+            over every output.
+        output_diffs: that difference for each output, in the Keras model's order.
         parity_tolerance: the bound ``max_abs_logit_diff`` had to stay under.
         nb_parity_images: evaluation images the parity was checked on.
         calibration_size: training images the int8 ranges were calibrated on.
@@ -79,6 +86,7 @@ class ExportReport:
     float_size_bytes: int
     int8_size_bytes: int
     max_abs_logit_diff: float
+    output_diffs: tuple[float, ...]
     parity_tolerance: float
     nb_parity_images: int
     calibration_size: int
@@ -100,9 +108,10 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
     """Writes ``model.tflite``, ``model_int8.tflite`` and ``export.json`` to ``out_dir``.
 
     Args:
-        model: the Keras 3 model; its output is the logits.
+        model: the Keras 3 model; its (first) output is the logits.
         dataset: a ``datasets.Dataset``: its evaluation split checks and scores the models, its
-            training images calibrate the int8 ranges.
+            training images calibrate the int8 ranges (for several inputs, see the module
+            docstring).
         out_dir: output directory (created if missing).
         calibration_size: training images used for int8 calibration.
         parity_tolerance: largest allowed |Keras logit - float TFLite logit|.
@@ -122,10 +131,13 @@ def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLik
                          f"nb_calibration={calibration_size}, nb_parity_images={nb_parity_images}")
     if parity_tolerance < 0:
         raise ValueError(f"Expected `parity_tolerance` >= 0. Received: {parity_tolerance}")
-    model_shape = tuple(model.input_shape[1:])
-    if model_shape != tuple(dataset.input_shape):
-        raise ValueError(f"Model '{model.name}' takes inputs of shape {model_shape} but dataset "
-                         f"'{dataset.name}' gives images of shape {tuple(dataset.input_shape)}.")
+    model_shapes = [tuple(tensor.shape[1:]) for tensor in model.inputs]
+    data_shapes = _data_input_shapes(dataset.input_shape)
+    if model_shapes != data_shapes:
+        def text(shapes):
+            return str(shapes[0]) if len(shapes) == 1 else ", ".join(map(str, shapes))
+        raise ValueError(f"Model '{model.name}' takes inputs of shape {text(model_shapes)} but "
+                         f"dataset '{dataset.name}' gives inputs of shape {text(data_shapes)}.")
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_staging(out_dir)
@@ -163,13 +175,18 @@ def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
 
     log(f"[2/6] Checking float32 parity on {nb_parity_images} evaluation images ...")
     parity_images = first_images(dataset.eval_dataset(), nb_parity_images)
-    difference = max_abs_logit_diff(model, float_model, parity_images)
-    log(f"      max |logit diff| = {difference:.3g} (tolerance {parity_tolerance:g})")
-    if not difference <= parity_tolerance:  # also catches NaN
+    differences = max_abs_output_diffs(model, float_model, parity_images)
+    difference = max(differences)
+    per_output = ("" if len(differences) == 1 else " (per output: "
+                  + ", ".join(f"{name} {value:.3g}"
+                              for name, value in zip(model.output_names, differences)) + ")")
+    log(f"      max |logit diff| = {difference:.3g}{per_output} (tolerance {parity_tolerance:g})")
+    if not all(value <= parity_tolerance for value in differences):  # also catches NaN
         raise ExportError(
             f"The float32 TFLite model for {float_path} does not match the Keras model: max "
-            f"|logit diff| = {difference:.6g} over {len(parity_images)} evaluation images, "
-            f"expected <= {parity_tolerance:g}; the files in '{out_dir}' were left as they were.")
+            f"|logit diff| = {difference:.6g}{per_output} over {_count(parity_images)} "
+            f"evaluation images, expected <= {parity_tolerance:g}; the files in '{out_dir}' "
+            "were left as they were.")
 
     log(f"[3/6] Converting to int8 TFLite, calibrated on {calibration_size} training images ...")
     calibration = dataset.calibration_images(calibration_size)
@@ -190,8 +207,9 @@ def _export_to(staging: str, out_dir: str, model: keras.Model, dataset: Dataset,
     report = ExportReport(
         out_dir=out_dir, float_path=float_path, int8_path=int8_path,
         float_size_bytes=len(float_model), int8_size_bytes=len(int8_model),
-        max_abs_logit_diff=difference, parity_tolerance=parity_tolerance,
-        nb_parity_images=len(parity_images), calibration_size=len(calibration),
+        max_abs_logit_diff=difference, output_diffs=tuple(differences),
+        parity_tolerance=parity_tolerance, nb_parity_images=_count(parity_images),
+        calibration_size=_count(calibration),
         keras_accuracy=accuracies["keras"], float_accuracy=accuracies["float32 TFLite"],
         int8_accuracy=accuracies["int8 TFLite"], int8_audit=audit,
         interpreter=interpreter_backend())
@@ -233,17 +251,31 @@ def _fsync_dir(path: str) -> None:
         os.close(descriptor)
 
 
-def first_images(batches: Any, nb_images: int) -> np.ndarray:
-    """The first ``nb_images`` images of a ``tf.data`` pipeline of ``(images, labels)``."""
-    images, nb_taken = [], 0
+def first_images(batches: Any, nb_images: int) -> np.ndarray | list[np.ndarray]:
+    """The first ``nb_images`` inputs of a ``tf.data`` pipeline of ``(inputs, labels)``: an
+    array, or a list with one array per input where the inputs are tuples."""
+    parts, nb_taken = [], 0
     for batch, _ in batches.as_numpy_iterator():
-        images.append(batch[:nb_images - nb_taken])
-        nb_taken += len(images[-1])
+        arrays = list(batch) if isinstance(batch, (tuple, list)) else [batch]
+        parts.append([array[:nb_images - nb_taken] for array in arrays])
+        nb_taken += len(parts[-1][0])
         if nb_taken >= nb_images:
             break
-    if not images:
+    if not parts:
         raise ValueError("Expected at least one evaluation image. Received: an empty split.")
-    return np.concatenate(images)
+    inputs = [np.concatenate(pieces) for pieces in zip(*parts)]
+    return inputs if len(inputs) > 1 else inputs[0]
+
+
+def _count(inputs: np.ndarray | list[np.ndarray]) -> int:
+    """Number of examples in one input array or in a list of them."""
+    return len(inputs[0] if isinstance(inputs, list) else inputs)
+
+
+def _data_input_shapes(shape: Any) -> list[tuple]:
+    """A dataset's ``input_shape`` as a list of shapes (one per input)."""
+    several = len(shape) > 0 and isinstance(shape[0], (tuple, list))
+    return [tuple(item) for item in shape] if several else [tuple(shape)]
 
 
 def load_keras_model(path: str) -> keras.Model:

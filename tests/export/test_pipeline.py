@@ -38,7 +38,7 @@ def test_export_model_returns_the_report_it_writes(digits, tmp_path):
 
 
 def test_export_fails_loudly_on_a_parity_mismatch(lenet, digits, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "max_abs_logit_diff", lambda *args: 0.25)
+    monkeypatch.setattr(pipeline, "max_abs_output_diffs", lambda *args: [0.25])
     with pytest.raises(pipeline.ExportError, match=r"max \|logit diff\| = 0.25"):
         pipeline.export_model(lenet, digits, tmp_path, log=lambda line: None)
     assert not (tmp_path / "model_int8.tflite").exists()
@@ -58,7 +58,7 @@ def test_a_failed_export_leaves_the_earlier_export_as_it_was(lenet, digits, tmp_
     assert sorted(path.name for path in out.iterdir()) == [
         "export.json", "model.tflite", "model_int8.tflite"]  # no staging directory left
     before = _hashes(out)
-    monkeypatch.setattr(pipeline, "max_abs_logit_diff", lambda *args: 1e30)
+    monkeypatch.setattr(pipeline, "max_abs_output_diffs", lambda *args: [1e30])
     with pytest.raises(pipeline.ExportError, match="left as they were"):
         pipeline.export_model(keras.models.clone_model(lenet), digits, out, calibration_size=16,
                               nb_parity_images=16, log=lambda line: None)

@@ -11,7 +11,8 @@ from tools.conversion import export_tflite
 
 REPORT_KEYS = {
     "out_dir", "float_path", "int8_path", "float_size_bytes", "int8_size_bytes",
-    "max_abs_logit_diff", "parity_tolerance", "nb_parity_images", "calibration_size",
+    "max_abs_logit_diff", "output_diffs", "parity_tolerance", "nb_parity_images",
+    "calibration_size",
     "keras_accuracy", "float_accuracy", "int8_accuracy", "int8_audit", "interpreter",
 }
 
