@@ -7,15 +7,24 @@ nodes, a tensor's producer); everything else asks these functions.
 change a layer's weights and then need the inputs of the next one (channel pruning's layer-wise
 re-fit): every tensor is computed once, from the tensors computed before it, so visiting all L
 layers costs about one forward pass instead of L partial ones.
+
+:func:`to_functional` turns a ``Sequential`` model, or a model holding functional or
+``Sequential`` sub-models, into the one flat functional graph the rest of the code walks.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Call arguments a sub-model passes on to its layers (Keras's call-context arguments).
+CALL_CONTEXT_ARGS = ("training",)
 
 
 def tensors_of(value) -> list:
@@ -134,33 +143,176 @@ class IncrementalForward:
                 del self._values[key]  # nothing left to compute reads it
 
 
-def to_functional(model: keras.Model) -> keras.Model:
-    """``model`` as a functional model: a ``Sequential`` is rebuilt layer by layer (fresh layers
-    from their configs, each called once, with the original weights); any other model is
-    returned as it is.
+def is_graph_model(layer) -> bool:
+    """True iff ``layer`` is a functional or ``Sequential`` model (one with a graph of layers)."""
+    return isinstance(layer, keras.Sequential) or (
+        isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth"))
 
-    The graph code, the pruning surgery and the quantization rewrites all walk a functional
-    graph; a loaded ``Sequential`` calls each layer several times internally, which they would
-    read as shared layers.
+
+def functional_graph(model: keras.Model):
+    """The object holding the functional graph of ``model``: the model itself, or the graph a
+    built ``Sequential`` model keeps.
 
     Raises:
-        ValueError: a ``Sequential`` model that was never built (it has no input shape).
+        ValueError: a ``Sequential`` model that was never built (it has no input shape), or a
+            model with no graph (subclassed).
     """
-    if not isinstance(model, keras.Sequential):
-        return model
+    if isinstance(model, keras.Sequential):
+        functional = getattr(model, "_functional", None)
+        if functional is None:
+            raise ValueError(f"Expected a built Sequential model (one that starts with "
+                             f"keras.Input, or was built or trained before it was saved). "
+                             f"Received: '{model.name}', which has no input shape")
+        return functional
+    if not is_graph_model(model):
+        raise ValueError("Expected a functional or sequential Keras model. Received: "
+                         f"{type(model).__name__} '{getattr(model, 'name', model)}' "
+                         "(subclassed models have no graph to analyse).")
+    return model
+
+
+def fresh_inputs(model: keras.Model):
+    """New input tensors for rebuilding a functional ``model``, in the structure of
+    ``model.input``: each comes from a copy of the original ``InputLayer`` (same name, shape,
+    dtype, sparseness), so the rebuilt model's layers keep the original names.
+
+    ``keras.models.clone_model`` would otherwise name each new input after its tensor, which
+    for an unnamed ``keras.Input`` (e.g. every ``keras.applications`` model) differs from the
+    input layer's name.
+
+    Returns:
+        The new tensors, or ``None`` for a Sequential model (its clone keeps the names).
+
+    Raises:
+        ValueError: an input tensor that does not come from a ``keras.Input``.
+    """
+    if isinstance(model, keras.Sequential):
+        return None
+
+    def fresh(tensor):
+        layer = tensor._keras_history.operation
+        if not isinstance(layer, keras.layers.InputLayer):
+            raise ValueError(f"Expected every input of model '{model.name}' to come from a "
+                             f"keras.Input. Received: tensor '{tensor.name}' produced by "
+                             f"{type(layer).__name__}.")
+        return keras.layers.InputLayer.from_config(layer.get_config()).output
+
+    return keras.tree.map_structure(fresh, model.input)
+
+
+def recreate_layer(layer: keras.layers.Layer,
+                   resize: Callable[[dict], dict] | None = None) -> keras.layers.Layer:
+    """A new, unbuilt layer like ``layer``, made by its class's ``from_config`` from its
+    ``get_config()`` (passed through ``resize`` when given); its weights are not copied.
+
+    A layer that cannot be re-created (a ``Lambda``, a custom layer without a complete
+    ``get_config``) is returned itself when it holds no weights and ``resize`` is ``None``:
+    calling it in another graph shares no state.
+
+    Raises:
+        ValueError: naming the layer and its class, when it cannot be re-created otherwise.
+    """
     try:
-        source = model.inputs[0]
-    except (AttributeError, IndexError, TypeError):  # Keras: "has no defined inputs yet"
-        raise ValueError(f"Expected a built Sequential model (one that starts with keras.Input, "
-                         f"or was built or trained before it was saved). Received: "
-                         f"'{model.name}', which has no input shape") from None
-    inputs = keras.Input(shape=source.shape[1:], dtype=source.dtype, name=f"{model.name}_input")
-    outputs = inputs
-    for layer in model.layers:
-        clone = layer.__class__.from_config(layer.get_config())
-        outputs = clone(outputs)
-        clone.set_weights(layer.get_weights())
-    return keras.Model(inputs, outputs, name=model.name)
+        config = layer.get_config()
+        return layer.__class__.from_config(resize(config) if resize else config)
+    except Exception as error:  # custom layers fail in many ways; name the layer
+        if resize is None and not layer.weights:
+            logger.info("Reusing layer '%s' (%s) as it is: it cannot be re-created from its "
+                        "config (%s) and holds no weights.", layer.name,
+                        type(layer).__name__, error)
+            return layer
+        raise ValueError(f"Could not re-create layer '{layer.name}' ({type(layer).__name__}) "
+                         f"from its config: {error}") from error
+
+
+def to_functional(model: keras.Model) -> keras.Model:
+    """``model`` as a flat functional model: every layer its own, each called once.
+
+    A ``Sequential`` model, or a model holding functional or ``Sequential`` sub-models, is
+    rebuilt: fresh layers from their configs with the original weights, the sub-models' layers
+    called in the outer graph as if they had been written there (a layer shared by several
+    calls stays shared). A sub-model's layer keeps its name unless an earlier layer has it;
+    then it is renamed ``<sub-model>_<layer>``. A sub-model called with ``training=...`` passes
+    it on to its layers. Any other model is returned as it is.
+
+    The graph code, the pruning surgery and the quantization rewrites all walk one flat graph;
+    a loaded ``Sequential`` calls each layer several times internally, which they would read
+    as shared layers.
+
+    Raises:
+        ValueError: a ``Sequential`` model that was never built (it has no input shape), or a
+            layer with weights that cannot be re-created from its config.
+    """
+    if not isinstance(model, keras.Sequential) and not any(
+            is_graph_model(layer) for layer in model.layers):
+        return model
+    functional_graph(model)  # checks that it is built
+    return _Inliner(model).flat_model()
+
+
+class _Inliner:
+    """Rebuilds a model with its graph sub-models inlined (``to_functional``)."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.clones: dict[int, tuple[keras.layers.Layer, keras.layers.Layer]] = {}
+        self.taken = {layer.name for layer in model.layers if not is_graph_model(layer)}
+
+    def flat_model(self) -> keras.Model:
+        """The flat model, its layers holding copies of the original weights."""
+        if isinstance(self.model, keras.Sequential):
+            source = self.model.inputs[0]
+            inputs = keras.Input(shape=source.shape[1:], dtype=source.dtype,
+                                 name=f"{self.model.name}_input")
+        else:
+            inputs = fresh_inputs(self.model)
+        outputs = self._run(self.model, inputs, {})
+        flat = keras.Model(inputs, outputs, name=self.model.name)
+        for original, clone in self.clones.values():
+            if clone is not original:
+                clone.set_weights(original.get_weights())
+        return flat
+
+    def _run(self, model: keras.Model, inputs, context: dict):
+        """Calls the layers of ``model``'s graph (clones, sub-models inlined) on ``inputs``."""
+        def operation(op):
+            return op if is_graph_model(op) else self._clone(op, model)
+
+        def call(op, *args, **kwargs):
+            if is_graph_model(op):
+                inner = {**context, **{key: kwargs[key] for key in CALL_CONTEXT_ARGS
+                                       if kwargs.get(key) is not None}}
+                return self._run(op, args[0] if args else kwargs["inputs"], inner)
+            for key, value in context.items():
+                if key in getattr(op, "_call_context_args", ()) and kwargs.get(key) is None:
+                    kwargs[key] = value
+            return op(*args, **kwargs)
+
+        return functional_graph(model)._run_through_graph(inputs, operation_fn=operation,
+                                                          call_fn=call)
+
+    def _clone(self, op, owner: keras.Model):
+        """The flat model's copy of ``op``, a layer of ``owner``'s graph (made once; a raw
+        Keras operation is stateless and used as it is)."""
+        if not isinstance(op, keras.layers.Layer):
+            return op
+        if id(op) not in self.clones:
+            name = op.name if owner is self.model else self._free_name(op.name, owner.name)
+            self.taken.add(name)
+            resize = None if name == op.name else (lambda config: {**config, "name": name})
+            self.clones[id(op)] = (op, recreate_layer(op, resize))
+        return self.clones[id(op)][1]
+
+    def _free_name(self, name: str, owner: str) -> str:
+        """``name`` if no layer has it yet, else ``<owner>_<name>`` (numbered if need be)."""
+        if name not in self.taken:
+            return name
+        candidate = base = f"{owner}_{name}"
+        suffix = 1
+        while candidate in self.taken:
+            suffix += 1
+            candidate = f"{base}_{suffix}"
+        return candidate
 
 
 def without_softmax(model: keras.Model) -> tuple[keras.Model, str | None]:

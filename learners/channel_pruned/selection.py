@@ -124,8 +124,13 @@ def sample_features(model: keras.Model, layer_names: Iterable[str],
 
 # --------------------------------------------------------------------------------- selection
 def lasso_consumers(model: keras.Model, group: ChannelGroup) -> list[str]:
-    """The group's consumers LASSO can select for: linear layers reading exactly its channels."""
-    if group.segments:
+    """The group's consumers LASSO can select for: linear layers reading exactly its channels.
+
+    None when a layer normalizes over the group's channels (``group.normalizers``, e.g. a
+    LayerNormalization): LASSO assumes that cutting channels leaves the kept ones' values
+    unchanged, which the renormalization breaks.
+    """
+    if group.segments or group.normalizers:
         return []
     names = []
     for name in group.consumers:
@@ -171,7 +176,8 @@ def select_group(model: keras.Model, group: ChannelGroup, nb_keep: int, criterio
         nb_keep: channels to keep.
         criterion: ``lasso``, ``l1`` or ``fpgm``. LASSO needs ``samples`` of the group's
             consumers; a group it cannot handle (no linear consumer reading exactly its
-            channels, e.g. Flatten -> Dense) is ranked by L1 instead.
+            channels, e.g. Flatten -> Dense, or channels a LayerNormalization normalizes: see
+            :func:`lasso_consumers`) is ranked by L1 instead.
         samples: from :func:`sample_features`.
         solver: ``sklearn`` or ``tf`` (ISTA) for LASSO.
 
@@ -199,8 +205,10 @@ def select_group(model: keras.Model, group: ChannelGroup, nb_keep: int, criterio
         kept = fpgm_ranking(filters.reshape(1, 1, *filters.shape), nb_keep)
     else:
         if criterion != "l1":
-            logging.info("channel pruning: group '%s' is ranked by L1 norm (no %s input for it)",
-                         group.name, criterion)
+            why = (f"normalized by {', '.join(group.normalizers)}" if group.normalizers
+                   else f"no {criterion} input for it")
+            logging.info("channel pruning: group '%s' is ranked by L1 norm (%s)", group.name,
+                         why)
         kept = np.sort(np.argsort(-l1, kind="stable")[:nb_keep])
     return cover_segments(group, (int(i) for i in kept))
 

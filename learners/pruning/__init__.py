@@ -1,6 +1,7 @@
 """Channel pruning: the channel dependency graph, pruning plans and model surgery.
 
-``build_graph(model)`` finds the groups of channels that must be cut together; a
+``build_graph(model)`` finds the groups of channels that must be cut together (in
+``analysed_model(model)``: the model with its functional and Sequential sub-models inlined); a
 ``PruningPlan`` lists the channels to keep per group (and predicts the pruned model's
 parameters and MACs); ``apply_plan(model, plan)`` rebuilds a physically smaller model.
 """
@@ -15,6 +16,7 @@ from learners.pruning.graph import (
     NodeView,
     PassThroughHandler,
     PerChannelHandler,
+    analysed_model,
     build_graph,
     handler_for,
     register_handler,
@@ -33,6 +35,7 @@ __all__ = [
     "PassThroughHandler",
     "PerChannelHandler",
     "PruningPlan",
+    "analysed_model",
     "apply_plan",
     "build_graph",
     "cover_segments",

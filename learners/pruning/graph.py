@@ -11,10 +11,17 @@ the channels of producers connected by couplings, e.g. every convolution feeding
 ResNet stage; it is the unit a pruning plan keeps channels of.
 
 A group is not prunable when it reaches the model input or a model output, or touches a layer
-the graph cannot cut through: a layer type without a handler (logged as a warning naming it),
-or a known layer in an unsupported configuration (grouped convolution, ``channels_first``).
-Raw ``keras.ops`` calls in a functional model (``x + 3.0``, ``x * gate``, ``keras.ops.relu6``)
-are operations of the graph like layers; the element-wise ones have handlers.
+the graph cannot cut through: a layer type without a handler (logged as a warning naming it, its
+class and the groups it keeps whole), or a known layer in an unsupported configuration (a
+grouped convolution with several input channels per group, ``channels_first``). Raw
+``keras.ops`` calls in a functional model (``x + 3.0``, ``x * gate``, ``keras.ops.relu6``) are
+operations of the graph like layers; the element-wise ones have handlers. Functional and
+``Sequential`` sub-models are inlined before the analysis (``analysed_model``), so their layers
+join the groups of the outer model.
+
+A group read through a ``LayerNormalization`` over the channels is prunable, but that layer then
+normalizes over the kept channels only (``ChannelGroup.normalizers``): the pruned model is not
+the original with the cut channels' contributions removed.
 
 The behaviour of each layer type lives in one table, ``LAYER_HANDLERS`` (layer class ->
 ``LayerHandler``); ``register_handler`` adds a custom layer. A handler says how channels flow
@@ -23,8 +30,9 @@ through the layer (``propagate``) and how the layer is resized when channels are
 prediction of a plan and the surgery.
 
 This is the only module of the package that touches Keras internals (the functional graph's
-nodes and their arguments, ``Function._nodes_by_depth``, ``KerasTensor._keras_history`` and the
-``keras.src.ops`` operation classes).
+nodes and their arguments, ``Function._nodes_by_depth``, ``KerasTensor._keras_history``, the
+``keras.src.ops`` operation classes, ``Functional`` and ConvNeXt's ``LayerScale``), with
+``utils.keras_graph``.
 """
 
 from __future__ import annotations
@@ -38,8 +46,10 @@ from typing import Any
 import keras
 import numpy as np
 from keras import layers
+from keras.src.models.functional import Functional
 
 from utils.flops import LayerCost, layer_costs, layer_macs
+from utils.keras_graph import functional_graph, is_graph_model, to_functional
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +58,8 @@ Shape = tuple[int | None, ...]
 KeptChannels = Mapping[str, Sequence[int]]
 
 PRODUCER, CONSUMER, FOLLOWER = "producer", "consumer", "follower"
+#: A follower whose output on one channel depends on the group's other channels (LayerNorm).
+NORMALIZER = "normalizer"
 
 
 # --------------------------------------------------------------------------------- data types
@@ -118,6 +130,9 @@ class ChannelGroup:
             dimension is sliced).
         followers: layers carrying the channels through whose weights or configuration are
             resized with them (BatchNorm, depthwise convolutions, Reshape...).
+        normalizers: followers that normalize over the group's channels (LayerNormalization):
+            cutting channels changes the statistics they compute, so the pruned model is not
+            the original with the cut channels' contributions removed.
         reasons: why the group is not prunable; empty when it is.
         segments: ``(layer, channel indices)`` for each output holding only part of the
             group's channels (e.g. one branch of a concatenation added to a projection): a plan
@@ -130,6 +145,7 @@ class ChannelGroup:
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     followers: tuple[str, ...]
+    normalizers: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     segments: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
@@ -147,7 +163,8 @@ class ChannelGroup:
         """JSON-ready form."""
         return {"name": self.name, "index": self.index, "channels": self.channels,
                 "producers": list(self.producers), "consumers": list(self.consumers),
-                "followers": list(self.followers), "prunable": self.prunable,
+                "followers": list(self.followers), "normalizers": list(self.normalizers),
+                "prunable": self.prunable,
                 "reason": self.reason,
                 "segments": [[layer, list(channels)] for layer, channels in self.segments]}
 
@@ -189,6 +206,7 @@ class GraphBuilder:
         self._bindings: dict[tuple[int, str], np.ndarray] = {}
         self._roles: list[tuple[int, str, str, np.ndarray]] = []  # (index, layer, role, elements)
         self._pins: list[tuple[np.ndarray, str]] = []  # (elements, reason)
+        self._warnings: list[tuple[str, str, str, np.ndarray]] = []  # (layer, class, reason, ...)
 
     def new_channels(self, node: NodeView, size: int | None, output_index: int = 0) -> np.ndarray:
         """Creates the elements of a producer's output (reused by every call of a shared layer).
@@ -227,7 +245,8 @@ class GraphBuilder:
         Args:
             node: the call.
             elements: the channel elements the layer reads.
-            role: ``"consumer"`` (input dimension sliced) or ``"follower"`` (carried through).
+            role: ``"consumer"`` (input dimension sliced), ``"follower"`` (carried through)
+                or ``"normalizer"`` (a follower normalizing over the channels: listed as both).
             key: distinguishes several uses by one layer.
         """
         binding = (node.index, key)
@@ -236,6 +255,8 @@ class GraphBuilder:
         else:
             self._bindings[binding] = elements
         self._roles.append((node.index, node.name, role, elements))
+        if role == NORMALIZER:
+            self._roles.append((node.index, node.name, FOLLOWER, elements))
 
     def couple(self, node: NodeView, first: np.ndarray, second: np.ndarray) -> bool:
         """Couples two channel axes position by position (they are cut together).
@@ -266,16 +287,12 @@ class GraphBuilder:
         Args:
             node: the call.
             reason: why, for the groups' ``reasons``.
-            warn: log a warning naming the layer.
+            warn: once the groups are known, log a warning naming the layer, its class, the
+                reason and the groups it keeps whole.
 
         Returns:
             The elements of its outputs.
         """
-        if warn:
-            logger.warning("Channel pruning cannot cut through layer '%s' (%s): %s. The channel "
-                           "groups of its inputs and outputs are kept whole (not prunable); "
-                           "register a handler with learners.pruning.register_handler() to "
-                           "prune through it.", node.name, node.kind, reason)
         for elements in node.inputs:
             self.pin(elements, reason)
         outputs = []
@@ -283,6 +300,9 @@ class GraphBuilder:
             elements = self.new_channels(node, shape[-1] if shape else None, output_index)
             self.pin(elements, reason)
             outputs.append(elements)
+        if warn:
+            touched = np.concatenate([np.zeros(0, np.int64), *node.inputs, *outputs])
+            self._warnings.append((node.name, node.kind, reason, touched))
         return outputs
 
     # The rest runs once the walk is over (``_finish``).
@@ -371,6 +391,14 @@ class UnknownLayerHandler(LayerHandler):
         return layer_macs(layer) if isinstance(layer, keras.layers.Layer) else 0
 
 
+class NestedModelHandler(LayerHandler):
+    """A functional or ``Sequential`` sub-model left in the graph: ``build_graph`` inlines
+    sub-models, so one is met only when that failed (a warning said why). Not cut through."""
+
+    def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
+        return graph.block(node, f"'{node.name}' is a nested model that could not be inlined")
+
+
 class BlockingHandler(LayerHandler):
     """A known layer that must not be cut through (e.g. a softmax over channels); no warning."""
 
@@ -456,27 +484,78 @@ class RescalingHandler(PassThroughHandler):
 
 
 class PerChannelHandler(PassThroughHandler):
-    """Channel-wise layers with per-channel weights, sliced along their last axis.
+    """Channel-wise layers with per-channel weights, sliced along their last axis: output
+    channel ``c`` depends only on input channel ``c`` (BatchNorm, PReLU, a LayerScale).
+
+    Register it for a custom layer of that kind, e.g. ``register_handler(LayerScale,
+    PerChannelHandler(channels_key="projection_dim"))``.
 
     Args:
-        weight_names: names of the per-channel weights (``variable.name``).
+        weight_names: names (``variable.name``) of the weights whose last axis is the channels
+            (a weight whose last axis has length 1 is broadcast and kept whole). ``None``: every
+            weight of the layer, each of which must then be a vector with one value per
+            channel (the layer blocks its channels otherwise).
+        channels_key: the ``get_config()`` entry holding the channel count, when the layer's
+            configuration has one (``projection_dim`` of ConvNeXt's ``LayerScale``); it is set
+            to the kept count.
     """
 
-    def __init__(self, weight_names: Sequence[str]):
-        self.weight_names = tuple(weight_names)
+    role = FOLLOWER
+
+    def __init__(self, weight_names: Sequence[str] | None = None,
+                 channels_key: str | None = None):
+        self.weight_names = None if weight_names is None else tuple(weight_names)
+        self.channels_key = channels_key
 
     def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
-        problem = _single_input_problem(node)
+        problem = _single_input_problem(node) or self._weights_problem(node)
         if problem:
             return graph.block(node, f"'{node.name}' ({node.kind}): {problem}")
-        graph.use(node, node.inputs[0], FOLLOWER)
+        graph.use(node, node.inputs[0], self.role)
         return [node.inputs[0]]
+
+    def _weights_problem(self, node: NodeView) -> str | None:
+        """Why the layer's weights are not one vector per channel (``weight_names=None``)."""
+        if self.weight_names is not None:
+            return None
+        channels = node.input_shapes[0][-1]
+        shapes = [tuple(variable.shape) for variable in node.layer.weights]
+        if any(shape != (channels,) for shape in shapes):
+            return f"expected weights of shape ({channels},) only, got {shapes}"
+        return None
+
+    def resize_config(self, layer, config, masks):
+        if self.channels_key is None:
+            return config
+        return {**config, self.channels_key: int(masks.inputs[0].sum())}
 
     def weight_masks(self, layer, masks):
         mask = masks.inputs[0]
         return {variable.name: {-1: mask} for variable in layer.weights
-                if variable.name in self.weight_names and variable.shape[-1] == len(mask)
-                and len(mask) > 1}
+                if (self.weight_names is None or variable.name in self.weight_names)
+                and variable.shape[-1] == len(mask) and len(mask) > 1}
+
+
+class LayerNormalizationHandler(PerChannelHandler):
+    """``LayerNormalization`` (gamma, beta) or ``UnitNormalization`` over the channel axis only.
+
+    The kept channels are normalized among themselves: the layer is the group's *normalizer*
+    (``ChannelGroup.normalizers``), and the pruned model differs from the original with the cut
+    channels' contributions removed.
+    """
+
+    role = NORMALIZER
+
+    def __init__(self):
+        super().__init__(("gamma", "beta"))
+
+    def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
+        rank = len(node.input_shapes[0])
+        axes = node.layer.axis if isinstance(node.layer.axis, (list, tuple)) else [node.layer.axis]
+        if sorted(axis % rank for axis in axes) != [rank - 1]:
+            return graph.block(node, f"'{node.name}' ({node.kind}) normalizes axes {axes}, not "
+                                     "only the channels")
+        return super().propagate(node, graph)
 
 
 class BatchNormalizationHandler(PerChannelHandler):
@@ -497,33 +576,59 @@ def _spatial(shape: Shape) -> tuple[int, ...]:
     return tuple(shape[1:-1])
 
 
+def _follow_depthwise(node: NodeView, graph: GraphBuilder, multiplier: int) -> list[np.ndarray]:
+    """A depthwise convolution's output: channel ``c * multiplier + j`` follows input ``c``."""
+    graph.use(node, node.inputs[0], FOLLOWER)
+    if _mixes_channels(node.layer):
+        graph.pin(node.inputs[0], f"'{node.name}' ends in a softmax across its channels")
+    return [np.repeat(node.inputs[0], multiplier)]
+
+
+def _is_depthwise_grouping(layer: Any, input_channels: int | None) -> bool:
+    """True iff a grouped convolution has one input channel per group (a depthwise one)."""
+    return getattr(layer, "groups", 1) != 1 and layer.groups == input_channels
+
+
 class ConvHandler(LayerHandler):
-    """Conv1D/2D/3D: reads its input channels, creates ``filters`` new channels."""
+    """Conv1D/2D/3D: reads its input channels, creates ``filters`` new channels.
+
+    A grouped convolution with one input channel per group (``groups`` = input channels, e.g.
+    ConvNeXt's) is a depthwise convolution: its output channels follow their input channel and
+    whole groups are cut. Other grouped convolutions are not cut through.
+    """
 
     def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
         layer = node.layer
         if _channels_first(layer):
             return graph.block(node, f"'{node.name}' uses data_format='channels_first'")
+        if _is_depthwise_grouping(layer, node.input_shapes[0][-1]):
+            return _follow_depthwise(node, graph, layer.filters // layer.groups)
         if getattr(layer, "groups", 1) != 1:
             return graph.block(node, f"'{node.name}' is a grouped convolution "
-                                     f"(groups={layer.groups}), not supported")
+                                     f"(groups={layer.groups}) with several input channels per "
+                                     "group, not supported")
         graph.use(node, node.inputs[0], CONSUMER)
         return _new_output(node, graph, layer.filters)
 
     def resize_config(self, layer, config, masks):
-        return {**config, "filters": int(masks.outputs[0].sum())}
+        config = {**config, "filters": int(masks.outputs[0].sum())}
+        if _is_depthwise_grouping(layer, len(masks.inputs[0])):  # a group per kept input
+            config["groups"] = int(masks.inputs[0].sum())
+        return config
 
     def weight_masks(self, layer, masks):
         if getattr(layer, "groups", 1) != 1:
-            # A grouped kernel is [..., in_channels / groups, filters]; its channels are pinned
-            # (``propagate``), so its input axis is never cut.
+            # A grouped kernel is [..., in_channels / groups, filters]: whole groups are cut
+            # (depthwise) or none (``propagate`` pins the others), so axis -2 keeps its size.
             return {"kernel": {-1: masks.outputs[0]}, "bias": {0: masks.outputs[0]}}
         return {"kernel": {-2: masks.inputs[0], -1: masks.outputs[0]},
                 "bias": {0: masks.outputs[0]}}
 
     def macs(self, layer, input_shapes, output_shapes):
+        # A cut keeps the input channels per group of a grouped convolution (kernel axis -2).
+        per_group = input_shapes[0][-1] if layer.groups == 1 else layer.kernel.shape[-2]
         return (math.prod(_spatial(output_shapes[0])) * math.prod(layer.kernel_size)
-                * (input_shapes[0][-1] // layer.groups) * output_shapes[0][-1])
+                * per_group * output_shapes[0][-1])
 
 
 class ConvTransposeHandler(ConvHandler):
@@ -544,10 +649,7 @@ class DepthwiseConvHandler(LayerHandler):
     def propagate(self, node: NodeView, graph: GraphBuilder) -> list[np.ndarray]:
         if _channels_first(node.layer):
             return graph.block(node, f"'{node.name}' uses data_format='channels_first'")
-        graph.use(node, node.inputs[0], FOLLOWER)
-        if _mixes_channels(node.layer):
-            graph.pin(node.inputs[0], f"'{node.name}' ends in a softmax across its channels")
-        return [np.repeat(node.inputs[0], node.layer.depth_multiplier)]
+        return _follow_depthwise(node, graph, node.layer.depth_multiplier)
 
     def weight_masks(self, layer, masks):
         return {"kernel": {-2: masks.inputs[0]}, "bias": {0: masks.outputs[0]}}
@@ -755,8 +857,12 @@ def _register_builtin_handlers() -> None:
     register_handler(layers.Rescaling, RescalingHandler())
     register_handler(layers.BatchNormalization, BatchNormalizationHandler())
     register_handler(layers.PReLU, PerChannelHandler(("alpha",)))
-    for cls in each("Softmax", "LayerNormalization", "GroupNormalization", "UnitNormalization"):
+    for cls in each("Softmax", "GroupNormalization"):
         register_handler(cls, BlockingHandler("normalizes across channels"))
+    for cls in each("LayerNormalization", "UnitNormalization"):
+        register_handler(cls, LayerNormalizationHandler())
+    register_handler(layers.Normalization,  # preprocessing, usually on the model input
+                     BlockingHandler("normalizes each channel with constants it cannot slice"))
     for cls in each("Conv1D", "Conv2D", "Conv3D"):
         register_handler(cls, ConvHandler())
     for cls in each("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
@@ -772,7 +878,11 @@ def _register_builtin_handlers() -> None:
     for cls in each("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
         register_handler(cls, merge)
     register_handler(layers.Concatenate, ConcatenateHandler())
+    nested = NestedModelHandler()
+    for cls in (keras.Sequential, Functional):
+        register_handler(cls, nested)
     _register_operation_handlers()
+    _register_application_handlers()
 
 
 def _register_operation_handlers() -> None:
@@ -795,6 +905,13 @@ def _register_operation_handlers() -> None:
         register_handler(cls, elementwise)
     for cls in each(nn_ops, "Softmax", "LogSoftmax", "Sparsemax"):
         register_handler(cls, BlockingHandler("normalizes across channels"))
+
+
+def _register_application_handlers() -> None:
+    """Handlers of the custom layers of ``keras.applications`` models."""
+    from keras.src.applications import convnext
+
+    register_handler(convnext.LayerScale, PerChannelHandler(channels_key="projection_dim"))
 
 
 _register_builtin_handlers()
@@ -961,21 +1078,6 @@ def pruned_weight_shapes(layer: Any,
     return shapes
 
 
-def _functional(model: keras.Model) -> Any:
-    """The functional graph of a functional model or a built Sequential model."""
-    if isinstance(model, keras.Sequential):
-        functional = getattr(model, "_functional", None)
-        if functional is None:
-            raise ValueError(f"Expected a built Sequential model. Received: model "
-                             f"'{model.name}' has no input shape yet.")
-        return functional
-    if not hasattr(model, "_nodes_by_depth") or not isinstance(model, keras.Model):
-        raise ValueError("Expected a functional or sequential Keras model. Received: "
-                         f"{type(model).__name__} '{getattr(model, 'name', model)}' "
-                         "(subclassed models have no graph to analyse).")
-    return model
-
-
 def _shape(tensor: Any) -> Shape:
     return tuple(tensor.shape)
 
@@ -987,37 +1089,35 @@ def _constants(node: Any) -> tuple[Any, ...]:
                  if not isinstance(value, keras.KerasTensor))
 
 
-def fresh_inputs(model: keras.Model) -> Any:
-    """New input tensors for rebuilding a functional ``model``, in the structure of
-    ``model.input``: each comes from a copy of the original ``InputLayer`` (same name, shape,
-    dtype, sparseness), so the rebuilt model's layers keep the original names.
+def analysed_model(model: keras.Model) -> keras.Model:
+    """The model ``build_graph`` analyses and ``apply_plan`` rebuilds: ``model`` with its
+    functional and ``Sequential`` sub-models inlined (``utils.keras_graph.to_functional``), or
+    ``model`` itself when it has none. When a sub-model cannot be inlined (a layer with weights
+    that cannot be re-created from its config), ``model`` itself, with a warning saying why;
+    each sub-model then keeps its channels, and those around it, whole.
 
-    ``keras.models.clone_model`` would otherwise name each new input after its tensor, which
-    for an unnamed ``keras.Input`` (e.g. every ``keras.applications`` model) differs from the
-    input layer's name.
-
-    Returns:
-        The new tensors, or ``None`` for a Sequential model (its clone keeps the names).
+    Raises:
+        ValueError: for a subclassed or unbuilt model.
     """
-    if isinstance(model, keras.Sequential):
-        return None
-
-    def fresh(tensor: Any) -> Any:
-        layer = tensor._keras_history.operation
-        if not isinstance(layer, layers.InputLayer):
-            raise ValueError(f"Expected every input of model '{model.name}' to come from a "
-                             f"keras.Input. Received: tensor '{tensor.name}' produced by "
-                             f"{type(layer).__name__}.")
-        return layers.InputLayer.from_config(layer.get_config()).output
-
-    return keras.tree.map_structure(fresh, model.input)
+    functional_graph(model)
+    if not any(is_graph_model(layer) for layer in model.layers):
+        return model
+    try:
+        return to_functional(model)
+    except ValueError as error:
+        logger.warning("Channel pruning cannot look into the sub-models of model '%s' (%s): "
+                       "%s. Each sub-model is not cut through.", model.name,
+                       type(model).__name__, error)
+        return model
 
 
 def build_graph(model: keras.Model) -> DependencyGraph:
     """Finds the channel groups of a functional (or built sequential) Keras 3 model.
 
-    Logs a warning for every layer the graph cannot cut through (no handler, or an unsupported
-    configuration); the groups touching it are not prunable.
+    Functional and ``Sequential`` sub-models are looked into: the graph is that of
+    ``analysed_model(model)``, in which their layers are called as if written in the outer
+    model, and names its layers. Logs a warning for every layer the graph cannot cut through
+    (no handler, or an unsupported configuration), naming the groups it keeps whole.
 
     Args:
         model: the model.
@@ -1029,7 +1129,8 @@ def build_graph(model: keras.Model) -> DependencyGraph:
         ValueError: for a subclassed or unbuilt model, or a graph input that is not a
             ``keras.Input``.
     """
-    function = _functional(model)
+    model = analysed_model(model)
+    function = functional_graph(model)
     operation_index = {id(op): index for index, op in enumerate(function.operations)}
     builder = GraphBuilder()
     tensor_key: dict[int, int] = {}
@@ -1085,7 +1186,7 @@ def _finish(model_name: str, builder: GraphBuilder, tensor_elements: Sequence[np
         return set(group_of_channel[global_channel[elements]].tolist()) if len(elements) else set()
 
     roles: list[dict[str, list[tuple[int, str]]]] = [
-        {PRODUCER: [], CONSUMER: [], FOLLOWER: []} for _ in spans]
+        {PRODUCER: [], CONSUMER: [], FOLLOWER: [], NORMALIZER: []} for _ in spans]
     for layer_index, name, role, elements in builder._roles:
         for group in groups_of(elements):
             if (layer_index, name) not in roles[group][role]:
@@ -1112,11 +1213,22 @@ def _finish(model_name: str, builder: GraphBuilder, tensor_elements: Sequence[np
         if size == 1 and not reasons[index]:
             reasons[index].append("a single channel cannot be cut")
         groups.append(ChannelGroup(name, index, size, ordered(PRODUCER), ordered(CONSUMER),
-                                   ordered(FOLLOWER), tuple(reasons[index]),
-                                   tuple(segments[index])))
+                                   ordered(FOLLOWER), ordered(NORMALIZER),
+                                   tuple(reasons[index]), tuple(segments[index])))
+    for layer, kind, reason, elements in builder._warnings:
+        _warn_blocked(layer, kind, reason, [groups[index] for index in sorted(groups_of(elements))])
     tensor_channels = [global_channel[elements] for elements in tensor_elements]
     return DependencyGraph(model_name, groups, spans, tensor_channels, tensor_shapes, calls,
                            model_layers)
+
+
+def _warn_blocked(layer: str, kind: str, reason: str, groups: Sequence[ChannelGroup]) -> None:
+    """Logs that ``layer`` cannot be cut through and which groups it keeps whole."""
+    kept_whole = ", ".join(f"'{group.name}' ({group.channels} channels)" for group in groups)
+    logger.warning("Channel pruning cannot cut through layer '%s' (%s): %s. It keeps these "
+                   "channel groups whole (not prunable): %s. Register a handler with "
+                   "learners.pruning.register_handler() to prune through it.", layer, kind,
+                   reason, kept_whole or "none")
 
 
 def _segments(spans: Sequence[tuple[int, int]], group_of_channel: np.ndarray,

@@ -4,7 +4,10 @@ The result is physically smaller: every layer keeps its name and configuration e
 channel counts (``filters``, ``units``, a Reshape's last dimension), and its weights are the
 original ones sliced to the kept channels. Inputs and outputs keep their shapes (and input
 layers their names). Uses public Keras API (``keras.models.clone_model``,
-``get_config``/``from_config``, weights) and ``graph.fresh_inputs``.
+``get_config``/``from_config``, weights) and ``utils.keras_graph``.
+
+A model holding functional or ``Sequential`` sub-models is rebuilt flat: the sub-models' layers
+are called directly in the pruned model (``graph.analysed_model``), under their own names.
 
 A layer without weights that cannot be re-created from its config (a ``Lambda``, a custom
 layer without a complete ``get_config``) is reused as it is when its channels do not change. One
@@ -13,7 +16,6 @@ with weights is not: the pruned model, fine-tuned, would change the original's w
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,13 +25,12 @@ import numpy as np
 from learners.pruning.graph import (
     DependencyGraph,
     LayerMasks,
+    analysed_model,
     build_graph,
-    fresh_inputs,
     handler_for,
 )
 from learners.pruning.plan import PruningPlan
-
-logger = logging.getLogger(__name__)
+from utils.keras_graph import fresh_inputs, recreate_layer
 
 
 def slice_weights(layer: keras.layers.Layer,
@@ -56,20 +57,13 @@ def _clone_layer(layer: Any, masks: Mapping[str, LayerMasks]) -> Any:
     """
     if not isinstance(layer, keras.layers.Layer):
         return layer  # a raw Keras operation has no state; reuse it
-    changed = layer.name in masks and masks[layer.name].changed
-    try:
-        config = layer.get_config()
-        if changed:
-            config = handler_for(layer).resize_config(layer, config, masks[layer.name])
-        return layer.__class__.from_config(config)
-    except Exception as error:  # custom layers fail in many ways; name the layer
-        if not changed and not layer.weights:
-            logger.info("Reusing layer '%s' (%s) in the pruned model: it cannot be re-created "
-                        "from its config (%s) and its channels are not cut.", layer.name,
-                        type(layer).__name__, error)
-            return layer
-        raise ValueError(f"Could not re-create layer '{layer.name}' ({type(layer).__name__}) "
-                         f"from its config to cut its channels: {error}") from error
+    if layer.name not in masks or not masks[layer.name].changed:
+        return recreate_layer(layer)
+
+    def resize(config: dict) -> dict:
+        return handler_for(layer).resize_config(layer, config, masks[layer.name])
+
+    return recreate_layer(layer, resize)
 
 
 def _copy_weights(original: keras.layers.Layer, pruned: keras.layers.Layer,
@@ -99,12 +93,14 @@ def apply_plan(model: keras.Model, plan: PruningPlan,
         graph: ``build_graph(model)`` when already computed.
 
     Returns:
-        The pruned model: same layer names, input and output shapes; fewer channels.
+        The pruned model: same input and output shapes, fewer channels, and the layer names of
+        ``analysed_model(model)`` (those of ``model`` when it holds no sub-model).
 
     Raises:
         ValueError: if the plan does not fit the model, or a layer cannot be re-created.
     """
     graph = graph if graph is not None else build_graph(model)
+    model = analysed_model(model)
     plan.validate(graph)
     masks = graph.layer_masks(plan.kept)
     pruned = keras.models.clone_model(model, input_tensors=fresh_inputs(model),

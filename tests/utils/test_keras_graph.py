@@ -1,11 +1,13 @@
 """``utils.keras_graph``: ``IncrementalForward`` gives the values of a forward pass, computed
-once; a loaded ``Sequential`` becomes functional and a softmax head comes off, outputs kept."""
+once; a loaded ``Sequential`` becomes functional, sub-models are inlined and a softmax head comes
+off, outputs kept."""
 
 import keras
 import numpy as np
 import pytest
 
 from nets.resnet_cifar import build_resnet_cifar
+from tests.fixtures.pruning_models import nested_net, randomize_weights
 from utils.keras_graph import IncrementalForward, call_count, to_functional, without_softmax
 
 
@@ -94,6 +96,60 @@ def test_a_loaded_sequential_model_becomes_functional_with_the_same_outputs(tmp_
 def test_an_unbuilt_sequential_model_is_refused():
     with pytest.raises(ValueError, match="Expected a built Sequential model"):
         to_functional(keras.Sequential([keras.layers.Dense(3)]))
+
+
+def test_sub_models_are_inlined_with_their_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = randomize_weights(nested_net())
+    flat = to_functional(model)
+    assert [layer.name for layer in flat.layers] == [
+        "images", "conv", "block_conv", "block_bn", "block_relu", "block_add", "head_conv",
+        "head_relu", "gap", "logits"]  # the Sequential's "conv" renamed after it
+    assert [call_count(layer) for layer in flat.layers[1:]] == [1] * 9
+    images = _batches(model, nb=1)[0]
+    np.testing.assert_allclose(flat(images), model(images), atol=1e-6)
+    assert flat.count_params() == model.count_params()
+    # The original keeps its layers and their calls.
+    assert model.get_layer("block").get_layer("block_conv") is not flat.get_layer("block_conv")
+    assert call_count(model.get_layer("block").get_layer("block_conv")) == 1
+    # The block was called with training=False: its layers are.
+    layer_configs = {entry["name"]: entry for entry in flat.get_config()["layers"]}
+    assert layer_configs["block_bn"]["inbound_nodes"][0]["kwargs"]["training"] is False
+    flat.save(tmp_path / "flat.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "flat.keras")(images),
+                               flat(images), atol=1e-6)
+
+
+def test_a_sub_model_called_twice_is_inlined_with_shared_layers():
+    keras.utils.set_random_seed(0)
+    block_inputs = keras.Input((6,))
+    block = keras.Model(block_inputs, keras.layers.Dense(6, name="dense")(block_inputs))
+    inputs = keras.Input((6,), name="features")
+    model = keras.Model(inputs, block(block(inputs)))
+    flat = to_functional(model)
+    assert [layer.name for layer in flat.layers] == ["features", "dense"]
+    assert call_count(flat.get_layer("dense")) == 2
+    features = _batches(model, nb=1)[0]
+    np.testing.assert_allclose(flat(features), model(features), atol=1e-6)
+
+
+class _WeightedWithoutConfig(keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def get_config(self):
+        raise NotImplementedError("no config")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+def test_a_sub_model_with_a_layer_that_cannot_be_recreated_is_refused():
+    block_inputs = keras.Input((6,))
+    block = keras.Model(block_inputs, _WeightedWithoutConfig(name="custom")(block_inputs))
+    inputs = keras.Input((6,))
+    with pytest.raises(ValueError, match=r"re-create layer 'custom' \(_WeightedWithoutConfig\)"):
+        to_functional(keras.Model(inputs, block(inputs)))
 
 
 def _softmax_heads():

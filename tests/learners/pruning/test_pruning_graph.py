@@ -14,11 +14,18 @@ from learners.pruning import (
     build_graph,
     register_handler,
 )
-from learners.pruning.graph import LayerHandler, UnknownLayerHandler, handler_for
+from learners.pruning.graph import (
+    LayerHandler,
+    UnknownLayerHandler,
+    analysed_model,
+    handler_for,
+)
 from tests.fixtures.pruning_models import (
     MODEL_BUILDERS,
     cached_model,
+    convnext_block_net,
     masked_copy,
+    nested_net,
     random_plan,
     sample_images,
 )
@@ -207,8 +214,11 @@ def test_unknown_layer_pins_its_groups_with_a_warning_naming_it(caplog):
     model = _custom_layer_model(DoubleValues(name="double"))
     with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
         graph = build_graph(model)
-    assert any("'double'" in record.getMessage() and "DoubleValues" in record.getMessage()
-               for record in caplog.records)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1
+    # The layer, its class and the groups it keeps whole.
+    assert "'double' (DoubleValues)" in messages[0]
+    assert "'conv1' (6 channels), 'double' (6 channels)" in messages[0]
     conv1 = graph.group("conv1")
     assert not conv1.prunable and "DoubleValues" in conv1.reason
     # The unknown layer's output is a new, pinned group; conv2 is unaffected.
@@ -383,3 +393,151 @@ def test_unknown_group_name_lists_the_prunable_groups():
 def test_handler_base_class_has_no_default_propagation():
     with pytest.raises(NotImplementedError):
         LayerHandler().propagate(None, None)
+
+
+def test_nested_functional_and_sequential_models_are_looked_into(caplog):
+    model = nested_net()
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    assert not caplog.records
+    groups = _membership(graph)
+    # The sub-model's residual couples the outer conv to the block's conv; the Sequential's
+    # conv, named like the outer one, is renamed after its sub-model.
+    assert groups["conv"] == (6, {"conv", "block_conv"}, {"block_conv", "head_conv"},
+                              {"block_bn"}, True)
+    assert groups["head_conv"] == (5, {"head_conv"}, {"logits"}, set(), True)
+    assert [layer.name for layer in analysed_model(model).layers] == [
+        "images", "conv", "block_conv", "block_bn", "block_relu", "block_add", "head_conv",
+        "head_relu", "gap", "logits"]
+
+
+class _ScaleWithoutConfig(layers.Layer):
+    """A layer with a weight whose config cannot re-create it."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def get_config(self):
+        return {"name": self.name}  # forgets `factor`
+
+    def call(self, inputs):
+        return inputs * self.scale * self.factor
+
+
+def test_a_sub_model_that_cannot_be_inlined_is_kept_whole_with_warnings(caplog):
+    block_inputs = keras.Input((8, 8, 6))
+    block = keras.Model(block_inputs, _ScaleWithoutConfig(2.0, name="custom")(block_inputs),
+                        name="block")
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = block(layers.Conv2D(6, 3, padding="same", name="conv1")(inputs))
+    x = layers.GlobalAveragePooling2D(name="gap")(layers.Conv2D(4, 3, name="conv2")(x))
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "re-create layer 'custom' (_ScaleWithoutConfig)" in messages[0]
+    assert "'block' (Functional)" in messages[1] and "'conv1' (6 channels)" in messages[1]
+    assert not graph.group("conv1").prunable and graph.group("conv2").prunable
+    assert graph.model_name == model.name and "block" in {layer.name for layer in model.layers}
+
+
+def test_a_depthwise_grouped_convolution_follows_its_input_group(caplog):
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = layers.Conv2D(4, 1, name="conv1")(inputs)
+    x = layers.Conv2D(8, 3, groups=4, name="grouped")(x)  # one input channel per group
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    assert not caplog.records
+    group = graph.group("conv1")
+    assert group.prunable and group.followers == ("grouped",) and group.consumers == ("logits",)
+    # Output channel c * 2 + j follows input channel c, as with DepthwiseConv2D.
+    masks = graph.layer_masks({"conv1": [1, 3]})
+    np.testing.assert_array_equal(masks["grouped"].outputs[0], [0, 0, 1, 1, 0, 0, 1, 1])
+
+
+def test_a_convnext_block_is_prunable_through_layer_norm_and_layer_scale(caplog):
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(convnext_block_net())
+    assert not caplog.records
+    stream = graph.group("stem")
+    assert stream.prunable and set(stream.producers) == {"stem", "pointwise_2"}
+    assert set(stream.consumers) == {"pointwise_1", "logits"}
+    assert set(stream.followers) == {"stem_ln", "depthwise", "ln", "layer_scale", "head_ln"}
+    assert stream.normalizers == ("stem_ln", "ln", "head_ln")
+    assert stream.to_dict()["normalizers"] == ["stem_ln", "ln", "head_ln"]
+    hidden = graph.group("pointwise_1")
+    assert hidden.prunable and hidden.consumers == ("pointwise_2",) and not hidden.normalizers
+    assert len(graph.prunable_groups) == 2
+
+
+def test_layer_norm_over_other_axes_is_not_cut_through(caplog):
+    inputs = keras.Input((8, 8, 3), name="images")
+    x = layers.Conv2D(6, 3, name="conv1")(inputs)
+    x = layers.LayerNormalization(axis=(1, 2, 3), name="ln")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(model)
+    assert len(caplog.records) == 1 and "'ln' (LayerNormalization)" in caplog.records[0].message
+    assert not graph.group("conv1").prunable and "normalizes axes" in graph.group("conv1").reason
+
+
+class _VectorScale(layers.Layer):
+    """A LayerScale-like custom layer: ``x * gamma``, its size in its config."""
+
+    def __init__(self, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.dim = dim
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(shape=(self.dim,), initializer="ones", name="gamma")
+
+    def call(self, inputs):
+        return inputs * self.gamma
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
+class _MatrixMix(_VectorScale):
+    """A custom layer whose weight mixes channels: not per channel."""
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(shape=(self.dim, self.dim), name="gamma")
+
+    def call(self, inputs):
+        return inputs @ self.gamma
+
+
+def test_a_registered_layer_scale_like_layer_is_sliced_and_resized(restore_handlers):
+    register_handler(_VectorScale, PerChannelHandler(channels_key="dim"))
+    model = _custom_layer_model(_VectorScale(6, name="scale"))
+    model.get_layer("scale").gamma.assign(np.arange(1.0, 7.0))
+    graph = build_graph(model)
+    assert graph.group("conv1").followers == ("scale",)
+    plan = random_plan(graph, 0.5, seed=3)
+    pruned = apply_plan(model, plan, graph)
+    kept = list(plan.kept["conv1"])
+    assert pruned.get_layer("scale").dim == len(kept)
+    np.testing.assert_array_equal(pruned.get_layer("scale").gamma.numpy(),
+                                  np.arange(1.0, 7.0)[kept])
+    images = sample_images(model)
+    np.testing.assert_allclose(pruned(images), masked_copy(model, graph, plan)(images),
+                               atol=1e-5)
+
+
+def test_a_per_channel_handler_blocks_a_layer_whose_weights_are_not_vectors(
+        restore_handlers, caplog):
+    register_handler(_MatrixMix, PerChannelHandler(channels_key="dim"))
+    with caplog.at_level(logging.WARNING, logger="learners.pruning.graph"):
+        graph = build_graph(_custom_layer_model(_MatrixMix(6, name="mix")))
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "'mix' (_MatrixMix)" in message and "(6, 6)" in message and "'conv1'" in message
+    assert not graph.group("conv1").prunable

@@ -13,11 +13,15 @@ from learners.pruning import (
     register_handler,
     uniform_plan,
 )
+from learners.pruning.graph import analysed_model
 from tests.fixtures.pruning_models import (
     MODEL_BUILDERS,
     cached_model,
+    convnext_block_net,
     masked_copy,
+    nested_net,
     random_plan,
+    randomize_weights,
     sample_images,
 )
 from utils import flops
@@ -285,3 +289,66 @@ def test_a_layer_that_cannot_be_recreated_and_is_cut_is_named(restore_handlers):
     graph = build_graph(model)
     with pytest.raises(ValueError, match=r"re-create layer 'custom' \(_Offset\)"):
         apply_plan(model, uniform_plan(graph, 0.5), graph)
+
+
+def _randomized(builder):
+    keras.utils.set_random_seed(0)
+    return randomize_weights(builder())
+
+
+def test_a_model_with_sub_models_is_pruned_flat():
+    model = _randomized(nested_net)
+    graph, same, plan, pruned = _identity_and_half_plans(model)
+    flat = analysed_model(model)
+    assert [layer.name for layer in pruned.layers] == [layer.name for layer in flat.layers]
+    assert not any(isinstance(layer, keras.Model) for layer in pruned.layers)
+    images = sample_images(model)
+    np.testing.assert_allclose(_predict(same, images), _predict(model, images), atol=1e-5)
+    assert flops.total_params(same) == flops.total_params(model) == model.count_params()
+    assert flops.total_macs(same) == flops.total_macs(model)
+    assert flops.layer_costs(pruned) == plan.predicted_costs(graph)
+    assert flops.total_macs(pruned) == plan.predicted_macs(graph) < flops.total_macs(model)
+    assert pruned.get_layer("block_conv").filters == len(plan.kept["conv"])
+    np.testing.assert_allclose(_predict(pruned, images),
+                               _predict(masked_copy(flat, graph, plan), images), atol=1e-5)
+
+
+def _layer_norm(values, gamma, beta, epsilon=1e-6):
+    mean = values.mean(axis=-1, keepdims=True)
+    variance = values.var(axis=-1, keepdims=True)
+    return (values - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def _tensors(model, names, images):
+    """The inputs and outputs of the named layers of ``model`` on ``images``."""
+    tensors = [t for name in names for t in (model.get_layer(name).input,
+                                              model.get_layer(name).output)]
+    return [np.asarray(value) for value in keras.Model(model.input, tensors)(images)]
+
+
+def test_a_convnext_block_is_pruned_with_layer_norm_over_the_kept_channels():
+    model = _randomized(convnext_block_net)
+    graph, same, plan, pruned = _identity_and_half_plans(model)
+    images = sample_images(model)
+    np.testing.assert_allclose(_predict(same, images), _predict(model, images), atol=1e-5)
+    assert flops.layer_costs(same) == flops.layer_costs(model)
+    assert flops.layer_costs(pruned) == plan.predicted_costs(graph)
+    assert flops.total_macs(pruned) == plan.predicted_macs(graph) < flops.total_macs(model)
+    kept = list(plan.kept["stem"])
+    depthwise = pruned.get_layer("depthwise")
+    assert (depthwise.groups, depthwise.filters) == (len(kept), len(kept))
+    np.testing.assert_array_equal(depthwise.kernel.numpy(),
+                                  model.get_layer("depthwise").kernel.numpy()[..., kept])
+    assert pruned.get_layer("layer_scale").projection_dim == len(kept)
+    np.testing.assert_array_equal(pruned.get_layer("layer_scale").gamma.numpy(),
+                                  model.get_layer("layer_scale").gamma.numpy()[kept])
+    # The stem's kept outputs are the dense ones; its LayerNorm normalizes them among
+    # themselves, with gamma and beta sliced.
+    _, dense_stem = _tensors(model, ["stem"], images)
+    _, stem, ln_input, ln_output = _tensors(pruned, ["stem", "stem_ln"], images)
+    np.testing.assert_allclose(stem, dense_stem[..., kept], atol=1e-5)
+    original = model.get_layer("stem_ln")
+    np.testing.assert_allclose(ln_output, _layer_norm(ln_input, original.gamma.numpy()[kept],
+                                                      original.beta.numpy()[kept]), atol=1e-4)
+    outputs = _predict(pruned, images)
+    assert outputs.shape == _predict(model, images).shape and np.isfinite(outputs).all()
