@@ -3,6 +3,10 @@
 With ``learners/pruning/graph.py``, the only module that reads Keras internals (a layer's call
 nodes, a tensor's producer); everything else asks these functions.
 
+:class:`FlatGraph` lists the calls of a functional or Sequential model in graph order, with the
+layers of nested sub-models inlined and raw ``keras.ops`` calls (``x + 3.0``) as calls of their
+own, for rewrites that rebuild a model call by call.
+
 :class:`IncrementalForward` runs a model over fixed inputs piece by piece, for algorithms that
 change a layer's weights and then need the inputs of the next one (channel pruning's layer-wise
 re-fit): every tensor is computed once, from the tensors computed before it, so visiting all L
@@ -14,9 +18,11 @@ layers costs about one forward pass instead of L partial ones.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -48,14 +54,10 @@ def output_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def consumers(model: keras.Model) -> defaultdict[int, list]:
-    """The layers that read each tensor of ``model``, by the tensor's ``id`` (in layer order;
-    an unread tensor maps to an empty list)."""
-    readers = defaultdict(list)
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer):
-            for tensor in tensors_of(layer.input):
-                readers[id(tensor)].append(layer)
-    return readers
+    """The layers and ``keras.ops`` operations that read each tensor of ``model``, by the
+    tensor's ``id`` (in graph order; an unread tensor maps to an empty list). A nested
+    sub-model is one reader here, as it is one layer of ``model``."""
+    return FlatGraph(model, inline_models=False).readers
 
 
 def foldable_batch_norm(layer: keras.layers.Layer, readers: dict[int, list]):
@@ -65,11 +67,116 @@ def foldable_batch_norm(layer: keras.layers.Layer, readers: dict[int, list]):
     if not isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) or (
             layer.get_config().get("activation") not in (None, "linear")):
         return None
-    followers = readers.get(id(layer.output), [])
+    return batch_norm_reader(id(layer.output), readers)
+
+
+def batch_norm_reader(key: int, readers: dict[int, list]):
+    """The channels-last BatchNormalization that is the only reader of the tensor ``key``
+    (its ``id``, or its :class:`FlatGraph` key), else ``None``. ``readers``: as
+    :func:`consumers` or :attr:`FlatGraph.readers`."""
+    followers = readers.get(key, [])
     if len(followers) == 1 and isinstance(followers[0], keras.layers.BatchNormalization) and (
             followers[0].axis in (-1, 3)):
         return followers[0]
     return None
+
+
+def _sub_model_graph(operation):
+    """The functional graph of a sub-model called in a graph; ``None`` for any other call."""
+    if not isinstance(operation, keras.Model):
+        return None
+    try:
+        return functional_graph(operation)
+    except ValueError:  # a subclassed sub-model: one opaque call
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphCall:
+    """One call of a layer or ``keras.ops`` operation in a :class:`FlatGraph`.
+
+    Attributes:
+        operation: the layer or operation called.
+        node: its Keras call node (the arguments of the call, constants included).
+        inputs: the keys of the tensors it reads.
+        outputs: the keys of the tensors it writes.
+        scope: the names of the sub-models it sits in, outermost first (empty at the top).
+    """
+
+    operation: Any
+    node: Any
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    scope: tuple[str, ...] = ()
+
+
+class FlatGraph:
+    """The calls of a functional or built Sequential model in graph order.
+
+    A tensor is known by a key: the ``id`` of the Keras tensor that produces its value. With
+    ``inline_models``, the calls of nested functional / Sequential sub-models take the place of
+    the sub-model's call: its inputs take the keys of the tensors it is called on, and its
+    call's outputs the keys of its own outputs, so an inner layer reads the outer tensors.
+
+    Attributes:
+        model: the model.
+        inputs: the model's input tensors.
+        outputs: the keys of its outputs.
+        calls: every call but the inputs', producers before readers.
+        readers: key -> the operations reading it (in graph order; empty list when none).
+
+    Raises:
+        ValueError: from :func:`functional_graph`, for a model without a graph.
+    """
+
+    def __init__(self, model: keras.Model, *, inline_models: bool = True):
+        self.model = model
+        self._inline_models = inline_models
+        self._alias: dict[int, int] = {}
+        self.calls: list[GraphCall] = []
+        function = functional_graph(model)
+        self.inputs = list(function.inputs)
+        self._add_calls(function, ())
+        self.outputs = [self.key(tensor) for tensor in function.outputs]
+        self.readers: defaultdict[int, list] = defaultdict(list)
+        for call in self.calls:
+            for key in call.inputs:
+                self.readers[key].append(call.operation)
+
+    def key(self, tensor) -> int:
+        """The key of the value ``tensor`` stands for."""
+        return self._alias.get(id(tensor), id(tensor))
+
+    def arguments(self, call: GraphCall, values: dict[int, Any]) -> tuple[list, dict]:
+        """The call's ``(args, kwargs)``, each Keras tensor replaced by ``values[its key]``."""
+        def fill(value):
+            return values[self.key(value)] if isinstance(value, keras.KerasTensor) else value
+
+        arguments = call.node.arguments
+        return keras.tree.map_structure(fill, (list(arguments.args), dict(arguments.kwargs)))
+
+    def _add_calls(self, function, scope: tuple[str, ...]) -> None:
+        order = {id(operation): index for index, operation in enumerate(function.operations)}
+        for depth in sorted(function._nodes_by_depth, reverse=True):
+            for node in sorted(function._nodes_by_depth[depth],
+                               key=lambda n: order[id(n.operation)]):
+                if node.is_input or isinstance(node.operation, keras.layers.InputLayer):
+                    continue
+                inner = _sub_model_graph(node.operation) if self._inline_models else None
+                if inner is not None:
+                    self._inline(node, inner, scope)
+                    continue
+                self.calls.append(GraphCall(
+                    node.operation, node, tuple(self.key(t) for t in node.input_tensors),
+                    tuple(id(t) for t in node.outputs), scope))
+
+    def _inline(self, node, inner, scope: tuple[str, ...]) -> None:
+        """Adds the calls of the sub-model that ``node`` calls, wired to the outer tensors."""
+        for inner_input, outer in zip(inner.inputs, node.input_tensors, strict=True):
+            self._alias[id(inner_input)] = self.key(outer)
+        self._add_calls(inner, (*scope, node.operation.name))
+        for outer, inner_output in zip(node.outputs, inner.outputs, strict=True):
+            self._alias[id(outer)] = self.key(inner_output)
 
 
 class IncrementalForward:
@@ -90,13 +197,12 @@ class IncrementalForward:
         if len(model.inputs) != 1:
             raise ValueError(f"Expected a model with one input. Received: '{model.name}' with "
                              f"{len(model.inputs)}")
-        self._producer = {id(tensor): layer for layer in model.layers
-                          for tensor in tensors_of(layer.output)}
-        self._consumers = consumers(model)
+        graph = FlatGraph(model, inline_models=False)
+        self._producer = {key: call.operation for call in graph.calls for key in call.outputs}
+        self._consumers = graph.readers
         self._nb_batches = len(batches)
         self._values = {id(model.inputs[0]): [np.asarray(images) for images in batches]}
-        self._computed = {id(layer) for layer in model.layers
-                          if isinstance(layer, keras.layers.InputLayer)}
+        self._computed: set[int] = set()  # ids of the operations whose outputs are known
 
     def input_of(self, layer: keras.layers.Layer) -> list[np.ndarray]:
         """The values of ``layer``'s (single) input tensor, one array per batch."""

@@ -4,12 +4,12 @@ The converter turns a ``tf.quantization.fake_quant_with_min_max_vars*`` op into 
 zero point of the tensor it produces, so a model built from these layers converts to a
 full-integer TFLite model without calibration (``export.converter.convert_quantization_aware``):
 
-* :class:`FoldedConv2D`: a convolution (regular or depthwise) with the BatchNormalization that
-  followed it folded in, ``w * gamma / sqrt(var + eps)`` and ``beta - gamma * mean / sqrt(var +
-  eps)``; the folded kernel is fake-quantized symmetrically per output channel, as TFLite's int8
-  convolutions store it. The forward pass always folds the *moving* statistics (the deployed
-  arithmetic); until ``freeze_bn_delay`` training steps they keep tracking the batch statistics,
-  estimated from the quantized convolution's output.
+* :class:`FoldedConv2D`: a convolution (regular, grouped or depthwise) with the
+  BatchNormalization that followed it folded in, ``w * gamma / sqrt(var + eps)`` and ``beta -
+  gamma * mean / sqrt(var + eps)``; the folded kernel is fake-quantized symmetrically per output
+  channel, as TFLite's int8 convolutions store it. The forward pass always folds the *moving*
+  statistics (the deployed arithmetic); until ``freeze_bn_delay`` training steps they keep
+  tracking the batch statistics, estimated from the quantized convolution's output.
 * :class:`QuantDense`: a dense layer, kernel fake-quantized symmetrically per tensor (the
   converter rejects per-channel fake quantization of a fully-connected kernel: it has to
   transpose it).
@@ -97,6 +97,10 @@ class ActivationQuantizer(_StepCountingLayer):
             inputs, lambda x: tf.quantization.fake_quant_with_min_max_vars(
                 x, self.range_min, self.range_max, num_bits=self.num_bits), training)
 
+    def compute_output_shape(self, input_shape):
+        # Declared, not traced: Keras marks ``x * constant`` as sparse when built symbolically.
+        return input_shape
+
 
 _ACTIVATIONS = {None: None, "linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6}
 
@@ -117,6 +121,7 @@ class FoldedConv2D(_StepCountingLayer):
         kernel_size, strides, padding, dilation_rate: as Keras' convolutions (``padding`` is
             ``same`` or ``valid``).
         depthwise: a depthwise convolution (kernel ``[h, w, in, multiplier]``).
+        groups: a grouped convolution's groups (kernel ``[h, w, in / groups, filters]``).
         use_bias: the convolution's own bias.
         activation: fused activation after the convolution (and BN): none, relu or relu6.
         fold_batch_norm: a BatchNorm follows and is folded in.
@@ -127,7 +132,8 @@ class FoldedConv2D(_StepCountingLayer):
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
-                 dilation_rate=(1, 1), *, depthwise: bool = False, use_bias: bool = True,
+                 dilation_rate=(1, 1), *, depthwise: bool = False, groups: int = 1,
+                 use_bias: bool = True,
                  activation: str | None = None, fold_batch_norm: bool = False,
                  bn_momentum: float = 0.99, bn_epsilon: float = 1e-3, freeze_bn_delay: int = 0,
                  **kwargs):
@@ -138,6 +144,10 @@ class FoldedConv2D(_StepCountingLayer):
         self.padding = padding.upper()
         self.dilation_rate = tuple(dilation_rate)
         self.depthwise = depthwise
+        self.groups = int(groups)
+        if self.groups < 1 or (depthwise and self.groups != 1):
+            raise ValueError(f"Expected groups >= 1, and 1 for a depthwise convolution. "
+                             f"Received: groups={groups}, depthwise={depthwise}")
         self.use_bias = use_bias
         self.activation = None if activation == "linear" else activation
         self._activation_fn = _activation(self.activation)
@@ -151,7 +161,7 @@ class FoldedConv2D(_StepCountingLayer):
         if self.depthwise:
             shape = (*self.kernel_size, channels, self.filters // channels)
         else:
-            shape = (*self.kernel_size, channels, self.filters)
+            shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight(name="kernel", shape=shape, initializer="he_normal")
         self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
                      if self.use_bias else None)
@@ -194,6 +204,9 @@ class FoldedConv2D(_StepCountingLayer):
         if self.depthwise:
             return tf.nn.depthwise_conv2d(inputs, kernel, (1, *self.strides, 1), self.padding,
                                           dilations=self.dilation_rate)
+        if self.groups > 1:  # Keras runs them with XLA where TF's CPU kernel has none
+            return keras.ops.conv(inputs, kernel, self.strides, self.padding.lower(),
+                                  dilation_rate=self.dilation_rate)
         return tf.nn.conv2d(inputs, kernel, self.strides, self.padding,
                             dilations=self.dilation_rate)
 
@@ -244,6 +257,7 @@ class FoldedConv2D(_StepCountingLayer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding.lower(),
                 "dilation_rate": self.dilation_rate, "depthwise": self.depthwise,
+                "groups": self.groups,
                 "use_bias": self.use_bias, "activation": self.activation,
                 "fold_batch_norm": self.fold_batch_norm, "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon, "freeze_bn_delay": self.freeze_bn_delay}

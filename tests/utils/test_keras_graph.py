@@ -8,7 +8,13 @@ import pytest
 
 from nets.resnet_cifar import build_resnet_cifar
 from tests.fixtures.pruning_models import nested_net, randomize_weights
-from utils.keras_graph import IncrementalForward, call_count, to_functional, without_softmax
+from utils.keras_graph import (
+    FlatGraph,
+    IncrementalForward,
+    call_count,
+    to_functional,
+    without_softmax,
+)
 
 
 def _inception_like() -> keras.Model:
@@ -188,3 +194,23 @@ def test_logits_and_other_heads_are_left_alone():
     images = keras.Input((4, 4, 3))
     spatial = keras.Model(images, keras.layers.Softmax(axis=1)(images))  # not over the classes
     assert without_softmax(spatial)[1] is None
+
+
+def test_flat_graph_inlines_sub_models_and_lists_keras_ops_calls():
+    block_in = keras.Input((4,))
+    block = keras.Model(block_in, keras.layers.Dense(4, name="inner")(block_in), name="block")
+    head = keras.Sequential([keras.layers.Dense(2, name="logits")], name="head")
+    inputs = keras.Input((4,))
+    hidden = block(inputs) * 0.5
+    model = keras.Model(inputs, head(hidden + inputs))
+    graph = FlatGraph(model)
+    assert [(call.scope, type(call.operation).__name__) for call in graph.calls] == [
+        (("block",), "Dense"), ((), "Multiply"), ((), "Add"), (("head",), "Dense")]
+    inner, multiply, add, logits = graph.calls
+    assert inner.inputs == (graph.key(inputs),)  # the sub-model's input is the outer tensor
+    assert multiply.inputs == inner.outputs and graph.outputs == list(logits.outputs)
+    assert graph.readers[graph.key(inputs)] == [inner.operation, add.operation]
+    args, _ = graph.arguments(multiply, {inner.outputs[0]: "value"})
+    assert args == ["value", 0.5]
+    assert [type(call.operation).__name__ for call in FlatGraph(
+        model, inline_models=False).calls] == ["Functional", "Multiply", "Add", "Sequential"]

@@ -1,9 +1,11 @@
-"""The quantization-aware rewrite: structure, folding arithmetic, TFLite conversion and audit."""
+"""The quantization-aware rewrite: structure, folding arithmetic, TFLite conversion and audit,
+on the kinds of models users bring (slow: the CNNs of ``keras.applications``)."""
 
 import keras
 import numpy as np
 import pytest
 
+from benchmarks.qat_coverage_probe import MODELS, probe
 from export import audit_int8, convert_quantization_aware, interpreter
 from learners.uniform_quant_tf.layers import ActivationQuantizer, FoldedConv2D, QuantDense
 from learners.uniform_quant_tf.transform import (
@@ -160,8 +162,8 @@ def test_training_tracks_statistics_until_frozen_and_delays_quantization():
 
 def test_unsupported_models_are_refused_with_the_layer_named():
     inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.Conv2D(4, 3, activation="tanh", name="odd_conv")(inputs)
-    with pytest.raises(ValueError, match="odd_conv.*tanh"):
+    outputs = keras.layers.Conv2D(4, 3, activation="elu", name="odd_conv")(inputs)
+    with pytest.raises(ValueError, match="odd_conv.*elu"):
         quantize_model(keras.Model(inputs, outputs))
     shared = keras.layers.Dense(3, name="shared_dense")
     flat = keras.Input((4,))
@@ -179,3 +181,181 @@ def test_fewer_activation_bits_deploy_as_8_bit_activations_on_the_trained_ranges
             for q in activation_quantizers(twin)} == ranges
     audit = audit_int8(convert_quantization_aware(twin))
     assert audit.passed, audit.summary()
+
+
+# ------------------------------------------------------------------ models users bring
+def _images(model, seed=4, nb=16):
+    shape = model.input_shape[1:]
+    return np.random.default_rng(seed).uniform(-1, 1, size=(nb, *shape)).astype(np.float32)
+
+
+def _int8(model, images):
+    """The model's quantization-aware twin (ranges calibrated) and its int8 TFLite, which
+    must pass the integer-only audit and agree with the twin."""
+    quantized = quantize_model(model)
+    ranges = calibrate_ranges(quantized, [images])
+    int8 = convert_quantization_aware(quantized)
+    audit = audit_int8(int8)
+    assert audit.passed, audit.summary()
+    low, high = ranges[activation_quantizers(quantized)[-1].name]
+    np.testing.assert_allclose(interpreter.load(int8).predict(images),
+                               quantized.predict(images, verbose=0), atol=4 * (high - low) / 255)
+    return quantized, audit
+
+
+def _kinds(model):
+    """Class names of the model's layers and raw ``keras.ops`` operations."""
+    return [type(operation).__name__ for operation in model.operations]
+
+
+def test_a_sequential_model_with_a_softmax_head_quantizes():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1),
+        keras.layers.Conv2D(6, 3, padding="same", use_bias=False),
+        keras.layers.BatchNormalization(), keras.layers.ReLU(),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4, activation="softmax")])
+    model = _with_trained_statistics(model, np.random.default_rng(5))
+    images = _images(model) * 127.5 + 127.5
+    quantized, audit = _int8(model, images)
+    assert next(layer for layer in quantized.layers if isinstance(layer, FoldedConv2D)
+                ).fold_batch_norm
+    assert quantized.layers[-2].activation.__name__ == "softmax"  # split off the Dense
+    assert {"MUL", "ADD", "SOFTMAX"} <= {op.name for op in audit.ops}
+    expected = model.predict(images, verbose=0)
+    assert np.abs(quantized.predict(images, verbose=0) - expected).max() < 0.05
+
+
+def test_activations_that_are_not_relu_are_quantized_after_them():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="silu", name="conv_silu")(inputs)
+    x = keras.layers.Activation("hard_swish", name="hard_swish")(x)
+    x = keras.layers.Conv2D(6, 1, activation="gelu", name="conv_gelu")(x)
+    x = keras.layers.Activation("tanh")(keras.layers.Activation("sigmoid")(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    quantized, audit = _int8(keras.Model(inputs, keras.layers.Dense(3)(x)),
+                             _images(keras.Model(inputs, x)))
+    names = [layer.name for layer in quantized.layers]
+    assert names.index("conv_silu_preactivation_quant") < names.index("conv_silu_activation") \
+        < names.index("conv_silu_quant") < names.index("hard_swish") < names.index(
+            "hard_swish_quant")
+    assert {"LOGISTIC", "HARD_SWISH", "GELU", "TANH"} <= {op.name for op in audit.ops}
+
+
+def test_squeeze_excitation_and_keras_ops_arithmetic_quantize_and_reload(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = keras.layers.ReLU(6.0)(keras.layers.Conv2D(8, 1)(gate) + 3.0) * (1.0 / 6.0)
+    x = keras.layers.Multiply()([x, gate])  # broadcast over the positions
+    x = keras.layers.GlobalAveragePooling2D()(x - 0.5)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    images = _images(model)
+    quantized, audit = _int8(model, images)
+    assert {"Add", "Multiply", "Subtract"} <= set(_kinds(quantized))  # the keras.ops calls
+    assert {"ADD", "MUL", "SUB"} <= {op.name for op in audit.ops}
+    quantized.save(tmp_path / "qat.keras")
+    reloaded = keras.models.load_model(tmp_path / "qat.keras")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0),
+                               quantized.predict(images, verbose=0), atol=1e-6)
+
+
+def test_nested_sub_models_are_inlined():
+    block_in = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="conv")(block_in)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    block = keras.Model(block_in, keras.layers.Add(name="add")([block_in, x]), name="block")
+    head = keras.Sequential([keras.layers.GlobalAveragePooling2D(name="pool"),
+                             keras.layers.Dense(3, name="logits")], name="head")
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 1, activation="relu", name="stem")(inputs)
+    model = keras.Model(inputs, head(keras.layers.ReLU(name="relu")(block(x))))
+    model = _with_trained_statistics(model, np.random.default_rng(6))
+    images = _images(model)
+    quantized, _ = _int8(model, images)
+    names = {layer.name for layer in quantized.layers}
+    assert {"block_conv", "block_add", "head_pool", "head_logits"} <= names
+    assert "block_add_quant" not in names  # the ReLU after the sub-model fuses into the Add
+    assert not any(isinstance(layer, keras.Model) for layer in quantized.layers)
+    expected = model.predict(images, verbose=0)
+    assert np.abs(quantized.predict(images, verbose=0) - expected).max() < 0.05 * np.abs(
+        expected).max() + 0.02
+
+
+def test_separable_depthwise_and_grouped_convolutions_quantize_and_train():
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same", groups=2, name="grouped")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = keras.layers.SeparableConv2D(6, 3, depth_multiplier=2, use_bias=False,
+                                     name="separable")(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn")(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = _with_trained_statistics(keras.Model(inputs, keras.layers.Dense(3)(x)),
+                                     np.random.default_rng(7))
+    images = _images(model)
+    quantized, audit = _int8(model, images)
+    convs = {layer.name: layer for layer in quantized.layers if isinstance(layer, FoldedConv2D)}
+    assert convs["grouped"].groups == 2 and convs["depthwise"].depthwise
+    assert convs["separable_depthwise"].depthwise and convs["separable_depthwise"].filters == 16
+    assert convs["separable"].fold_batch_norm and convs["separable"].kernel_size == (1, 1)
+    assert [op.name for op in audit.ops].count("CONV_2D") == 2
+    expected = model.predict(images, verbose=0)
+    assert np.abs(quantized.predict(images, verbose=0) - expected).max() < 0.05 * np.abs(
+        expected).max() + 0.02
+    quantized.compile(optimizer="adam", loss="mse")
+    quantized.fit(images, np.zeros((len(images), 3), np.float32), epochs=1, verbose=0)
+
+
+def test_average_pooling_keeps_its_input_scale_beside_a_concatenation():
+    inputs = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    b = keras.layers.Conv2D(2, 1)(inputs)
+    x = keras.layers.Concatenate()([a, b])
+    x = keras.layers.BatchNormalization()(x)  # after a concatenation: not folded
+    x = keras.layers.AveragePooling2D(2, name="transition_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = _with_trained_statistics(keras.Model(inputs, keras.layers.Dense(3)(x)),
+                                     np.random.default_rng(8))
+    quantized, audit = _int8(model, _images(model))
+    assert "transition_pool_quant" not in {layer.name for layer in quantized.layers}
+    assert {"AVERAGE_POOL_2D", "CONCATENATION"} <= {op.name for op in audit.ops}
+
+
+def test_layer_normalization_runs_as_int8_ops():
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    normalization = keras.layers.LayerNormalization(epsilon=1e-6, name="layer_norm")
+    x = keras.layers.Dense(4)(normalization(x))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    rng = np.random.default_rng(9)
+    normalization.gamma.assign(rng.uniform(0.5, 1.5, 8))
+    normalization.beta.assign(rng.normal(0, 0.2, 8))
+    images = _images(model)
+    quantized, audit = _int8(model, images)
+    assert {"MEAN", "SUB", "RSQRT"} <= {op.name for op in audit.ops}
+    expected = model.predict(images, verbose=0)
+    assert np.abs(quantized.predict(images, verbose=0) - expected).max() < 0.1 * np.abs(
+        expected).max()
+
+
+def test_layers_without_int8_kernels_are_named_with_what_to_do():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling")(x)
+    x = keras.layers.GroupNormalization(2, name="group_norm")(x)
+    x = keras.layers.Activation("elu", name="elu")(x)
+    with pytest.raises(ValueError) as error:
+        quantize_model(keras.Model(inputs, x))
+    message = str(error.value)
+    assert "'doubling' (Lambda): no quantization rule" in message
+    assert "'group_norm' (GroupNormalization): TFLite has no int8 kernel" in message
+    assert "'elu' (Activation): activation 'elu' has no int8 TFLite kernel" in message
+    assert "'conv'" not in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_keras_applications_quantize_to_an_all_integer_tflite(name):
+    keras.utils.set_random_seed(0)
+    result = probe(MODELS[name](), train_steps=0)
+    assert result.error is None, result.error
+    assert result.passed, "\n".join(result.float_ops)
