@@ -19,24 +19,9 @@ import time
 import numpy as np
 from absl import app, flags
 
+from benchmarks.model_coverage import APPLICATIONS  # name -> the smallest input, width
+
 FLAGS = flags.FLAGS
-# name -> keyword arguments: the smallest input each accepts, the smallest width.
-APPLICATIONS = {
-    "MobileNet": dict(input_shape=(32, 32, 3), alpha=0.25),
-    "MobileNetV2": dict(input_shape=(32, 32, 3), alpha=0.35),
-    "MobileNetV3Small": dict(input_shape=(32, 32, 3), alpha=0.75),
-    "MobileNetV3Large": dict(input_shape=(32, 32, 3), alpha=0.75),
-    "EfficientNetB0": dict(input_shape=(32, 32, 3)),
-    "EfficientNetV2B0": dict(input_shape=(32, 32, 3)),
-    "DenseNet121": dict(input_shape=(32, 32, 3)),
-    "ResNet50": dict(input_shape=(32, 32, 3)),
-    "ResNet50V2": dict(input_shape=(32, 32, 3)),
-    "Xception": dict(input_shape=(71, 71, 3)),
-    "InceptionV3": dict(input_shape=(75, 75, 3)),
-    "NASNetMobile": dict(input_shape=(32, 32, 3)),
-    "ConvNeXtTiny": dict(input_shape=(32, 32, 3)),
-    "VGG16": dict(input_shape=(32, 32, 3)),
-}
 flags.DEFINE_list("models", list(APPLICATIONS), "keras.applications models to probe.")
 flags.DEFINE_float("keep_ratio", 0.5, "Keep ratio of the uniform plan whose cost is checked.")
 

@@ -153,7 +153,7 @@ class _Rewriter:
                            name=f"{model.name}_qat")
 
     def _rewrite(self, call: GraphCall) -> None:
-        rule = QUANTIZATION_RULES[type(call.operation)]
+        rule = _rule(call.operation)
         output, last = rule.rewrite(call, self)
         key = last.outputs[0]
         readers = self.graph.readers[key]
@@ -190,6 +190,22 @@ class QuantizationRule:
         """The call's rewritten output (before its quantizer), and the call whose output it
         stands for (a folded BatchNorm's, else ``call``)."""
         return rewriter.copy(call), call
+
+
+class WeightlessLayerRule(QuantizationRule):
+    """A weightless layer of a class with no rule (a ``Lambda``, a user's custom layer): copied
+    and its output quantized. A ``Lambda`` is copied around its Python function (Keras's safe
+    mode refuses to re-create one from its config). Whether its ops have int8 kernels is the
+    converter's to say: the int8 audit of the export names every op that stays float."""
+
+    def rewrite(self, call: GraphCall, rewriter: _Rewriter) -> tuple[object, GraphCall]:
+        operation = call.operation
+        if not isinstance(operation, layers.Lambda):
+            return rewriter.copy(call), call
+        clone = layers.Lambda(operation.function, arguments=operation.arguments,
+                              name=rewriter.name(call))
+        args, kwargs = rewriter.arguments(call)
+        return clone(*args, **kwargs), call
 
 
 class KeepsScaleRule(QuantizationRule):
@@ -518,16 +534,26 @@ def _register_builtin_rules() -> None:
 
 
 _register_builtin_rules()
+_WEIGHTLESS_LAYER_RULE = WeightlessLayerRule()
+
+
+def _rule(operation) -> QuantizationRule | None:
+    """The rule of ``operation``'s class; for a weightless layer of a class without one, the
+    :class:`WeightlessLayerRule`; else ``None``."""
+    rule = QUANTIZATION_RULES.get(type(operation))
+    if rule is None and isinstance(operation, layers.Layer) and not operation.weights:
+        return _WEIGHTLESS_LAYER_RULE
+    return rule
 
 
 def _problem(call: GraphCall, calls: int) -> str | None:
     """Why :func:`quantize_model` cannot rewrite ``call`` (of an operation called ``calls``
     times), or ``None``."""
     operation = call.operation
-    rule = QUANTIZATION_RULES.get(type(operation))
+    rule = _rule(operation)
     if rule is None:
-        return ("no quantization rule for this class; rebuild it from the layers "
-                "docs/quantization.md lists, or register_quantization_rule() one")
+        return ("no quantization rule for this class of layer with weights; rebuild it from the "
+                "layers docs/quantization.md lists, or register_quantization_rule() one")
     if calls > 1:
         return f"shared ({calls} calls); quantize_model needs each layer called once"
     if len(call.outputs) != 1:

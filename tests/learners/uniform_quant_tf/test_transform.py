@@ -338,16 +338,29 @@ def test_layer_normalization_runs_as_int8_ops():
         expected).max()
 
 
+class _Scale(keras.layers.Layer):
+    """A user's custom layer with a weight: no rule can know what to do with it."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
 def test_layers_without_int8_kernels_are_named_with_what_to_do():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling")(x)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling")(x)  # weightless: copied
+    x = _Scale(name="scaled")(x)
     x = keras.layers.GroupNormalization(2, name="group_norm")(x)
     x = keras.layers.Activation("elu", name="elu")(x)
     with pytest.raises(ValueError) as error:
         quantize_model(keras.Model(inputs, x))
     message = str(error.value)
-    assert "'doubling' (Lambda): no quantization rule" in message
+    assert "'scaled' (_Scale): no quantization rule for this class of layer with weights" \
+        in message
+    assert "'doubling'" not in message
     assert "'group_norm' (GroupNormalization): TFLite has no int8 kernel" in message
     assert "'elu' (Activation): activation 'elu' has no int8 TFLite kernel" in message
     assert "'conv'" not in message
