@@ -296,6 +296,8 @@ def main() -> None:
     parser.add_argument("--cells", default=",".join(CELLS),
                         help="comma-separated cells to (re-)measure; the others are kept")
     parser.add_argument("--again", action="store_true", help="re-measure models already done")
+    parser.add_argument("--report", action="store_true",
+                        help="measure nothing: the table of the models already measured")
     args = parser.parse_args()
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     cells = tuple(cell.strip() for cell in args.cells.split(",") if cell.strip())
@@ -313,6 +315,9 @@ def main() -> None:
                 earlier = json.load(handle)
         if earlier is not None and not args.again and set(CELLS) <= set(earlier["cells"]):
             rows.append(earlier)
+            continue
+        if args.report:
+            print(f"{name}: not measured yet")
             continue
         row = coverage_row(name, cells)
         if earlier is not None:  # cells not measured again keep their earlier result

@@ -97,9 +97,10 @@ class ExportReport:
     interpreter: str
 
     def to_dict(self) -> dict:
-        """JSON-ready form (the audit expanded)."""
+        """JSON-ready form (the audit expanded; what ``json.loads`` of its dump gives back)."""
         fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
-        return {**fields, "int8_audit": self.int8_audit.to_dict()}
+        return {**fields, "output_diffs": list(self.output_diffs),
+                "int8_audit": self.int8_audit.to_dict()}
 
 
 def export_model(model: keras.Model, dataset: Dataset, out_dir: str | os.PathLike, *,

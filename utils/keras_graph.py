@@ -249,6 +249,16 @@ class IncrementalForward:
                 del self._values[key]  # nothing left to compute reads it
 
 
+def keras_internal_modules():
+    """Keras's modules of the classes a functional graph holds beyond ``keras.layers``: ConvNeXt's
+    (its ``LayerScale``), and the ``nn`` and ``numpy`` operations that raw ``keras.ops`` calls
+    appear as (``Add``, ``Relu`` ...). Read here, with the rest of Keras's internals."""
+    from keras.src.applications import convnext
+    from keras.src.ops import nn, numpy
+
+    return convnext, nn, numpy
+
+
 def is_graph_model(layer) -> bool:
     """True iff ``layer`` is a functional or ``Sequential`` model (one with a graph of layers)."""
     return isinstance(layer, keras.Sequential) or (

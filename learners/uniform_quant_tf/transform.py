@@ -40,7 +40,13 @@ import keras
 import numpy as np
 
 from learners.uniform_quant_tf.layers import ActivationQuantizer, FoldedConv2D, QuantDense
-from utils.keras_graph import FlatGraph, GraphCall, IncrementalForward, batch_norm_reader
+from utils.keras_graph import (
+    FlatGraph,
+    GraphCall,
+    IncrementalForward,
+    batch_norm_reader,
+    keras_internal_modules,
+)
 
 layers = keras.layers
 
@@ -495,9 +501,7 @@ def register_quantization_rule(layer_cls: type, rule: QuantizationRule, *,
 
 
 def _register_builtin_rules() -> None:
-    from keras.src.applications import convnext
-    from keras.src.ops import nn as nn_ops
-    from keras.src.ops import numpy as numpy_ops
+    convnext, nn_ops, numpy_ops = keras_internal_modules()
 
     def each(module, *names: str) -> list[type]:
         return [getattr(module, name) for name in names if hasattr(module, name)]
