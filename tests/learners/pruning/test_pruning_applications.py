@@ -13,21 +13,17 @@ import keras
 import numpy as np
 import pytest
 
+from benchmarks import model_coverage
 from learners.pruning import apply_plan, build_graph, uniform_plan
 from learners.pruning.graph import analysed_model
 from tests.fixtures.pruning_models import masked_copy, randomize_weights, sample_images
 from utils import flops
 
-# name -> (constructor, keyword arguments): the smallest input each accepts, the smallest width.
-APPLICATIONS = {
-    "MobileNet": dict(input_shape=(32, 32, 3), alpha=0.25),
-    "MobileNetV2": dict(input_shape=(32, 32, 3), alpha=0.35),
-    "MobileNetV3Small": dict(input_shape=(32, 32, 3), alpha=0.75),
-    "ResNet50": dict(input_shape=(32, 32, 3)),
-    "EfficientNetB0": dict(input_shape=(32, 32, 3)),
-    "DenseNet121": dict(input_shape=(32, 32, 3)),
-    "ConvNeXtTiny": dict(input_shape=(32, 32, 3)),
-}
+# name -> keyword arguments (the smallest input each accepts, the smallest width), as the
+# coverage table builds them.
+APPLICATIONS = {name: model_coverage.APPLICATIONS[name] for name in (
+    "MobileNet", "MobileNetV2", "MobileNetV3Small", "ResNet50", "EfficientNetB0", "DenseNet121",
+    "ConvNeXtTiny")}
 FAST = ("MobileNet", "MobileNetV2", "MobileNetV3Small")
 CASES = [name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
          for name in APPLICATIONS]
